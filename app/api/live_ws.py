@@ -1,0 +1,100 @@
+"""The live websocket: ``/ws/towns/<slug>``.
+
+Contract (JSON text frames, server → client):
+1. ``{"type": "snapshot", "town": slug, "vehicles": [V, ...]}`` once, right after connect;
+2. ``{"type": "positions", "town": slug, "vehicles": [V, ...]}`` for each committed batch;
+3. ``{"type": "ping"}`` when nothing else was sent for a while (keeps proxies from closing
+   an idle socket).
+V is :func:`app.live.vehicle_item`. The subscription is made *before* the snapshot is read,
+so nothing falls in between; an update may therefore repeat or predate the snapshot and
+clients keep, per vehicle, the fix with the newest ``time``. A client that cannot keep up
+is closed with code 1013 and should reconnect (it gets a new snapshot).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+
+from app import queries
+from app.deps import HubDep, PoolDep, SettingsDep
+from app.errors import NotFound
+from app.live import RESYNC, Subscriber
+
+router = APIRouter()
+
+TRY_AGAIN_LATER = 1013
+
+
+@router.websocket("/ws/towns/{slug}")
+async def town_live(
+    websocket: WebSocket, slug: str, pool: PoolDep, hub: HubDep, settings: SettingsDep
+) -> None:
+    try:
+        async with pool.acquire() as conn:
+            town = await queries.town_id(conn, slug)
+    except NotFound:
+        await websocket.close(code=1008, reason="no such town")
+        return
+    await websocket.accept()
+    sub = hub.subscribe(slug)
+    reader = asyncio.create_task(_drain(websocket))
+    try:
+        await _send_snapshot(websocket, pool, slug, town)
+        writer = asyncio.create_task(
+            _forward(websocket, sub, pool, slug, town, settings.server.ws_keepalive_s)
+        )
+        done, _ = await asyncio.wait(
+            {reader, writer, asyncio.create_task(sub.closed.wait())},
+            return_when=asyncio.FIRST_COMPLETED,
+        )
+        writer.cancel()
+        with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect, RuntimeError):
+            await writer
+        if sub.overflowed:
+            await websocket.close(code=TRY_AGAIN_LATER, reason="too slow; reconnect")
+        elif reader not in done:
+            await websocket.close(code=1001)
+    except (WebSocketDisconnect, RuntimeError):
+        pass
+    finally:
+        reader.cancel()
+        hub.unsubscribe(sub)
+
+
+async def _send_snapshot(websocket: WebSocket, pool: Any, slug: str, town: int) -> None:
+    async with pool.acquire() as conn:
+        vehicles = await queries.vehicles(conn, town)
+    await websocket.send_text(
+        orjson.dumps({"type": "snapshot", "town": slug, "vehicles": vehicles}).decode()
+    )
+
+
+async def _forward(
+    websocket: WebSocket, sub: Subscriber, pool: Any, slug: str, town: int, keepalive: float
+) -> None:
+    while True:
+        try:
+            message = await asyncio.wait_for(sub.queue.get(), timeout=keepalive)
+        except TimeoutError:
+            await websocket.send_text('{"type":"ping"}')
+            continue
+        if message is RESYNC:
+            await _send_snapshot(websocket, pool, slug, town)
+            continue
+        key = "vehicles" if message.get("type") == "positions" else "items"
+        out = {"type": message.get("type"), "town": slug, key: message.get("items", [])}
+        await websocket.send_text(orjson.dumps(out).decode())
+
+
+async def _drain(websocket: WebSocket) -> None:
+    """Read (and ignore) what the client sends, to notice when it goes away."""
+    with contextlib.suppress(WebSocketDisconnect, RuntimeError):
+        while True:
+            message = await websocket.receive()
+            if message["type"] == "websocket.disconnect":
+                return

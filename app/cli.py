@@ -1,0 +1,170 @@
+"""``plowshare`` command line. Each sub-command reads settings when it runs."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from pathlib import Path
+
+from app.settings import Settings, load_settings
+
+log = logging.getLogger("plowshare")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    settings = load_settings()
+    logging.basicConfig(
+        level=settings.general.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        result: int = args.func(settings, args)
+    except KeyboardInterrupt:
+        return 130
+    except (CliError, LookupError) as exc:
+        print(f"plowshare: {exc}", file=sys.stderr)
+        return 2
+    return result
+
+
+class CliError(Exception):
+    pass
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="plowshare", description=__doc__)
+    sub = p.add_subparsers(required=True, metavar="COMMAND")
+
+    m = sub.add_parser("migrate", help="apply pending database migrations")
+    m.add_argument("--create-database", action="store_true",
+                   help="create the database first if it does not exist")
+    m.set_defaults(func=_migrate)
+
+    s = sub.add_parser("serve", help="run the API and map server")
+    s.add_argument("--host")
+    s.add_argument("--port", type=int)
+    s.set_defaults(func=_serve)
+
+    i = sub.add_parser("ingest", help="run an MQTT ingest worker")
+    i.set_defaults(func=_ingest)
+
+    t = sub.add_parser("towns", help="manage towns").add_subparsers(required=True,
+                                                                    metavar="ACTION")
+    ta = t.add_parser("add", help="add a town (or rename it)")
+    ta.add_argument("slug")
+    ta.add_argument("--name", required=True)
+    ta.add_argument("--timezone", default="UTC")
+    ta.set_defaults(func=_towns_add)
+    tl = t.add_parser("list", help="list towns")
+    tl.set_defaults(func=_towns_list)
+
+    st = sub.add_parser("streets", help="street network").add_subparsers(required=True,
+                                                                         metavar="ACTION")
+    si = st.add_parser("import", help="import OSM (.osm.pbf/.osm[.gz]) or GeoJSON streets")
+    si.add_argument("--town", required=True)
+    si.add_argument("file", type=Path)
+    si.set_defaults(func=_streets_import)
+
+    sim = sub.add_parser("simulate", help="drive simulated plows and publish over MQTT")
+    sim.add_argument("--town", required=True)
+    sim.add_argument("--vehicles", type=int, default=5)
+    sim.add_argument("--interval", type=float, default=2.0, help="seconds between fixes")
+    sim.add_argument("--speedup", type=float, default=1.0,
+                     help="simulated seconds per real second")
+    sim.add_argument("--duration", type=float, default=None,
+                     help="simulated seconds to run (default: until stopped)")
+    sim.add_argument("--seed", type=int, default=1)
+    sim.set_defaults(func=_simulate)
+
+    d = sub.add_parser("demo", help="set up a demo town and run everything")
+    d.add_argument("--osm", type=Path, required=True, help="street network of the town")
+    d.add_argument("--town", default="kouvola")
+    d.add_argument("--name", default="Kouvola")
+    d.add_argument("--vehicles", type=int, default=6)
+    d.add_argument("--speedup", type=float, default=3.0)
+    d.set_defaults(func=_demo)
+    return p
+
+
+def _run(coro: object) -> int:
+    result = asyncio.run(coro)  # type: ignore[arg-type]
+    return int(result or 0)
+
+
+def _migrate(settings: Settings, args: argparse.Namespace) -> int:
+    from app.commands import migrate
+
+    return _run(migrate(settings, create=args.create_database))
+
+
+def _serve(settings: Settings, args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from app.main import create_app
+
+    server = settings.server
+    uvicorn.run(
+        create_app(settings),
+        host=args.host or server.host,
+        port=args.port if args.port is not None else server.port,
+        # Deflate per websocket costs a lot of memory per client for small JSON frames.
+        ws_per_message_deflate=False,
+        proxy_headers=True,
+        log_level=settings.general.log_level.lower(),
+    )
+    return 0
+
+
+def _ingest(settings: Settings, _args: argparse.Namespace) -> int:
+    from ingest.service import Ingester
+
+    async def run() -> None:
+        ingester = Ingester(settings)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, ingester.stop)
+        await ingester.run()
+
+    return _run(run())
+
+
+def _towns_add(settings: Settings, args: argparse.Namespace) -> int:
+    from app.commands import add_town
+
+    return _run(add_town(settings, args.slug, args.name, args.timezone))
+
+
+def _towns_list(settings: Settings, _args: argparse.Namespace) -> int:
+    from app.commands import list_towns
+
+    return _run(list_towns(settings))
+
+
+def _streets_import(settings: Settings, args: argparse.Namespace) -> int:
+    from app.commands import import_streets
+
+    if not args.file.is_file():
+        raise CliError(f"no such file: {args.file}")
+    return _run(import_streets(settings, args.town, args.file))
+
+
+def _simulate(settings: Settings, args: argparse.Namespace) -> int:
+    from app.simulator import run_simulation
+
+    return _run(run_simulation(settings, town=args.town, vehicles=args.vehicles,
+                               interval_s=args.interval, speedup=args.speedup,
+                               duration_s=args.duration, seed=args.seed))
+
+
+def _demo(settings: Settings, args: argparse.Namespace) -> int:
+    from app.demo import run_demo
+
+    if not args.osm.is_file():
+        raise CliError(f"no such file: {args.osm}")
+    return run_demo(settings, osm=args.osm, town=args.town, name=args.name,
+                    vehicles=args.vehicles, speedup=args.speedup)

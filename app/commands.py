@@ -1,0 +1,70 @@
+"""Database-side actions behind the CLI (kept apart so tests can call them directly)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from app.db import connect
+from app.dbadmin import create_database
+from app.importer import ImportResult, import_segments
+from app.migrate import migrate as apply_migrations
+from app.settings import Settings
+
+
+async def migrate(settings: Settings, *, create: bool = False) -> int:
+    if create and await create_database(settings.database.url):
+        print("created database")
+    conn = await connect(settings.database)
+    try:
+        applied = await apply_migrations(conn, settings.database.migrations_dir)
+    finally:
+        await conn.close()
+    print(f"applied {len(applied)} migration(s)" + (": " + ", ".join(applied) if applied
+                                                    else "; schema is up to date"))
+    return 0
+
+
+async def add_town(settings: Settings, slug: str, name: str, timezone: str) -> int:
+    conn = await connect(settings.database)
+    try:
+        await conn.execute(
+            """INSERT INTO towns (slug, name, timezone) VALUES ($1, $2, $3)
+               ON CONFLICT (slug) DO UPDATE SET name = EXCLUDED.name,
+                                                timezone = EXCLUDED.timezone""",
+            slug, name, timezone,
+        )
+    finally:
+        await conn.close()
+    print(f"town {slug}: {name}")
+    return 0
+
+
+async def list_towns(settings: Settings) -> int:
+    conn = await connect(settings.database)
+    try:
+        for r in await conn.fetch("SELECT slug, name FROM towns ORDER BY slug"):
+            print(f"{r['slug']}\t{r['name']}")
+    finally:
+        await conn.close()
+    return 0
+
+
+async def import_streets(settings: Settings, town: str, path: Path) -> int:
+    result = await import_streets_file(settings, town, path)
+    print(f"{path.name}: {result.added} segments added, {result.unchanged} unchanged, "
+          f"{result.retired} retired")
+    return 0
+
+
+async def import_streets_file(settings: Settings, town: str, path: Path) -> ImportResult:
+    from app.streets.load import load_segments
+
+    segments = load_segments(path)
+    conn = await connect(settings.database)
+    try:
+        town_id = await conn.fetchval("SELECT id FROM towns WHERE slug = $1", town)
+        if town_id is None:
+            raise LookupError(f"no town '{town}': add it with `plowshare towns add`")
+        return await import_segments(conn, town_id, segments)
+    finally:
+        await conn.close()

@@ -1,0 +1,91 @@
+"""Load a street network into ``street_segments`` for one town.
+
+A re-import compares by ``source_id``: unchanged segments keep their row (and the coverage
+history attached to it); changed ones are retired (``valid_to``) and inserted anew;
+segments no longer in the source are retired.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import asyncpg
+
+from geo.network import Segment
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    added: int
+    unchanged: int
+    retired: int
+
+
+_STAGE = """
+CREATE TEMP TABLE import_segments (
+    source_id text PRIMARY KEY, name text, road_class text, oneway boolean,
+    length_m double precision, priority smallint, start_node text, end_node text,
+    wkt text NOT NULL, geom geometry(LineString, 4326)
+) ON COMMIT DROP
+"""
+
+
+async def import_segments(
+    conn: asyncpg.Connection, town_id: int, segments: Sequence[Segment]
+) -> ImportResult:
+    async with conn.transaction():
+        # One import per town at a time.
+        await conn.execute("SELECT pg_advisory_xact_lock(hashtext('import'), $1::int)",
+                           town_id)
+        await conn.execute(_STAGE)
+        await conn.copy_records_to_table(
+            "import_segments",
+            records=[
+                (s.source_id, s.name, s.road_class, s.oneway, s.length_m, s.priority,
+                 s.start_node, s.end_node, _wkt(s))
+                for s in segments
+            ],
+            columns=["source_id", "name", "road_class", "oneway", "length_m", "priority",
+                     "start_node", "end_node", "wkt"],
+        )
+        await conn.execute("UPDATE import_segments SET geom = ST_GeomFromEWKT(wkt)")
+        same = """s.source_id = i.source_id AND s.name IS NOT DISTINCT FROM i.name
+                  AND s.road_class = i.road_class AND s.oneway = i.oneway
+                  AND s.priority = i.priority AND ST_Equals(s.geom, i.geom)
+                  AND ST_OrderingEquals(s.geom, i.geom)"""
+        retired = await conn.fetchval(
+            f"""WITH r AS (
+                  UPDATE street_segments s SET valid_to = now()
+                   WHERE s.town_id = $1 AND s.valid_to IS NULL
+                     AND NOT EXISTS (SELECT 1 FROM import_segments i WHERE {same})
+                  RETURNING 1)
+                SELECT count(*) FROM r""",
+            town_id,
+        )
+        added = await conn.fetchval(
+            """WITH a AS (
+                 INSERT INTO street_segments (town_id, source_id, name, road_class, oneway,
+                        length_m, priority, start_node, end_node, geom)
+                 SELECT $1, i.source_id, i.name, i.road_class, i.oneway, i.length_m,
+                        i.priority, i.start_node, i.end_node, i.geom
+                   FROM import_segments i
+                  WHERE NOT EXISTS (SELECT 1 FROM street_segments s
+                                     WHERE s.town_id = $1 AND s.valid_to IS NULL
+                                       AND s.source_id = i.source_id)
+                 RETURNING 1)
+               SELECT count(*) FROM a""",
+            town_id,
+        )
+    unchanged = len(segments) - added
+    log.info("import town %d: %d added, %d unchanged, %d retired", town_id, added,
+             unchanged, retired)
+    return ImportResult(added=added, unchanged=unchanged, retired=retired)
+
+
+def _wkt(s: Segment) -> str:
+    # COPY takes the geometry as EWKT text; PostGIS parses it.
+    return "SRID=4326;LINESTRING(" + ",".join(f"{x!r} {y!r}" for x, y in s.coords) + ")"

@@ -1,0 +1,120 @@
+"""Configuration, read from the environment (prefix ``PLOWSHARE_``) when asked for.
+
+Settings are split by concern, as tipg does, so a process only needs the parts it uses:
+the ingester never reads HTTP settings and the server never reads MQTT credentials.
+Nothing here is instantiated at import time: callers use :func:`load_settings`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+class DatabaseSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="PLOWSHARE_DATABASE_", extra="ignore")
+
+    url: str = "postgresql://plowshare:plowshare@127.0.0.1:5432/plowshare"
+    pool_min: int = Field(1, ge=0)
+    pool_max: int = Field(10, ge=1)
+    command_timeout_s: float = Field(30.0, gt=0)
+    migrations_dir: Path = REPO_ROOT / "migrations"
+
+
+class MqttSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="PLOWSHARE_MQTT_", extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: int = Field(1883, ge=1, le=65535)
+    username: str | None = None
+    password: SecretStr | None = None
+    # A fixed client id plus clean_session=False gives the ingester a persistent session:
+    # QoS 1 messages published while it is down wait in the broker for it.
+    client_id: str = "plowshare-ingest-1"
+    # Set to run several ingest workers behind one MQTT shared subscription
+    # ($share/<group>/...): the broker spreads messages across them.
+    shared_group: str | None = None
+    keepalive_s: int = Field(30, ge=5)
+    topic_prefix: str = "plowshare"
+    tls: bool = False
+    ca_file: Path | None = None
+
+
+class IngestSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="PLOWSHARE_INGEST_", extra="ignore")
+
+    batch_size: int = Field(500, ge=1, le=50_000)
+    flush_interval_s: float = Field(0.25, gt=0, le=60)
+    # Messages waiting between the MQTT thread and the writer. When it is full the MQTT
+    # thread blocks, so the broker holds back further messages instead of us dropping them.
+    queue_size: int = Field(10_000, ge=1)
+    max_payload_bytes: int = Field(256 * 1024, ge=256)
+    max_fixes_per_message: int = Field(2_000, ge=1)
+    max_future_s: float = Field(120.0, ge=0)
+    max_age_s: float = Field(14 * 86_400.0, gt=0)
+    # Until device credentials exist, a ping for an unknown vehicle of a known town
+    # registers the vehicle; set false to quarantine such pings as unknown_vehicle.
+    auto_register_vehicles: bool = True
+    metrics_port: int | None = None
+
+
+class ServerSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="PLOWSHARE_HTTP_", extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=0, le=65535)
+    static_dir: Path = REPO_ROOT / "static"
+    # Per-websocket queue of outgoing messages; a client that falls this far behind is
+    # disconnected (it reconnects and gets a fresh snapshot) so it never stalls others.
+    ws_queue_size: int = Field(256, ge=1)
+    ws_keepalive_s: float = Field(20.0, gt=0)
+    max_request_bytes: int = Field(64 * 1024, ge=1024)
+
+
+class GeneralSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="PLOWSHARE_", extra="ignore")
+
+    environment: Literal["development", "production"] = "development"
+    log_level: str = "INFO"
+
+
+@dataclass(frozen=True)
+class Settings:
+    general: GeneralSettings = field(default_factory=GeneralSettings)
+    database: DatabaseSettings = field(default_factory=DatabaseSettings)
+    mqtt: MqttSettings = field(default_factory=MqttSettings)
+    ingest: IngestSettings = field(default_factory=IngestSettings)
+    server: ServerSettings = field(default_factory=ServerSettings)
+
+    def __post_init__(self) -> None:
+        if self.general.environment == "production":
+            _refuse_placeholders(self)
+
+
+def _refuse_placeholders(settings: Settings) -> None:
+    # Same habit as the FastAPI full-stack template: the development defaults are fine on a
+    # laptop and dangerous on a city's server, so production refuses to start with them.
+    if "plowshare:plowshare@" in settings.database.url:
+        raise ValueError("PLOWSHARE_DATABASE_URL still has the development password")
+
+
+def load_settings() -> Settings:
+    """Read every settings group from the environment, now."""
+    return Settings()
+
+
+__all__ = [
+    "DatabaseSettings",
+    "GeneralSettings",
+    "IngestSettings",
+    "MqttSettings",
+    "ServerSettings",
+    "Settings",
+    "load_settings",
+]

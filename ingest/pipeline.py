@@ -1,0 +1,216 @@
+"""One ordered pipeline of small named steps, as in Traccar:
+
+    decode → filter → [one transaction: resolve → deduplicate → store → latest → live
+                       → quarantine] → (caller acknowledges the messages)
+
+Nothing is dropped: every fix ends either in ``pings`` or in ``rejected_pings`` with a
+reason, and every rejection is counted by reason. The messages of a batch are
+acknowledged to the broker only after the transaction commits.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import UTC, date, datetime, timedelta
+
+import asyncpg
+
+from app import live
+from app.settings import IngestSettings
+from ingest import store
+from ingest.decode import decode_message
+from ingest.filters import FilterConfig, first_failure
+from ingest.metrics import IngestMetrics
+from ingest.model import Batch, Message, Position, Rejection
+from ingest.resolve import Resolver
+
+log = logging.getLogger(__name__)
+
+# SQLSTATE classes that mean "the database is unavailable right now", not "this data is
+# bad": connection exceptions, insufficient resources, operator intervention (restart),
+# and transaction rollback (deadlock, serialization). Such a batch is retried as it is.
+_TRANSIENT_CLASSES = ("08", "53", "57", "40")
+
+
+def is_transient(exc: BaseException) -> bool:
+    if isinstance(exc, asyncpg.PostgresError):
+        return str(exc.sqlstate or "")[:2] in _TRANSIENT_CLASSES
+    return isinstance(exc, OSError | asyncpg.InterfaceError | TimeoutError)
+
+
+class Pipeline:
+    def __init__(
+        self,
+        settings: IngestSettings,
+        metrics: IngestMetrics,
+        *,
+        topic_prefix: str = "plowshare",
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.settings = settings
+        self.metrics = metrics
+        self.prefix = topic_prefix
+        self.clock = clock
+        self.filters = FilterConfig(
+            max_future=timedelta(seconds=settings.max_future_s),
+            max_age=timedelta(seconds=settings.max_age_s),
+        )
+        self.resolver = Resolver(auto_register=settings.auto_register_vehicles)
+        self._partitions: set[date] = set()
+
+    # -- steps without I/O -------------------------------------------------------------
+    def decode(self, batch: Batch) -> None:
+        for msg in batch.messages:
+            positions, rejections = decode_message(
+                msg,
+                prefix=self.prefix,
+                max_payload_bytes=self.settings.max_payload_bytes,
+                max_fixes=self.settings.max_fixes_per_message,
+            )
+            batch.positions.extend(positions)
+            batch.rejections.extend(rejections)
+
+    def filter(self, batch: Batch) -> None:
+        now = self.clock()
+        kept: list[Position] = []
+        for p in batch.positions:
+            failure = first_failure(p, self.filters, now)
+            if failure is None:
+                kept.append(p)
+            else:
+                batch.reject(p, *failure)
+        batch.positions = kept
+
+    # -- steps inside the transaction -------------------------------------------------
+    async def resolve(self, conn: asyncpg.Connection, batch: Batch) -> None:
+        kept: list[Position] = []
+        for p in batch.positions:
+            town_id = await self.resolver.town_id(conn, p.town)
+            if town_id is None:
+                batch.reject(p, "unknown_town", f"no town '{p.town}'")
+                continue
+            p.town_id = town_id
+            ref = await self.resolver.vehicle(conn, town_id, p.vehicle)
+            if ref is None:
+                batch.reject(p, "unknown_vehicle", f"no vehicle '{p.vehicle}' in '{p.town}'")
+                continue
+            p.vehicle_id = ref.id
+            kept.append(p)
+        batch.positions = kept
+        # Whole-message rejections name the town too, when it exists.
+        for i, r in enumerate(batch.rejections):
+            if r.town_id is None and r.town is not None:
+                town_id = await self.resolver.town_id(conn, r.town)
+                if town_id is not None:
+                    batch.rejections[i] = replace(r, town_id=town_id)
+
+    def deduplicate(self, batch: Batch) -> None:
+        seen: set[tuple[int | None, datetime]] = set()
+        kept: list[Position] = []
+        for p in batch.positions:
+            key = (p.vehicle_id, p.fix_time)
+            if key in seen:
+                batch.reject(p, "duplicate", "same vehicle and fix time earlier in this batch")
+            else:
+                seen.add(key)
+                kept.append(p)
+        batch.positions = kept
+
+    async def store(self, conn: asyncpg.Connection, batch: Batch) -> None:
+        days = {p.fix_time.astimezone(UTC).date() for p in batch.positions}
+        await store.ensure_partitions(conn, days, self._partitions)
+        new = await store.insert_pings(conn, batch.positions)
+        for p in batch.positions:
+            if (p.vehicle_id, p.fix_time) in new:
+                batch.stored.append(p)
+            else:
+                batch.reject(p, "duplicate", "this vehicle already has a fix at this time")
+
+    async def latest_and_live(self, conn: asyncpg.Connection, batch: Batch) -> None:
+        newest: dict[int, Position] = {}
+        for p in batch.stored:
+            assert p.vehicle_id is not None
+            current = newest.get(p.vehicle_id)
+            if current is None or p.fix_time > current.fix_time:
+                newest[p.vehicle_id] = p
+        moved = await store.upsert_latest(conn, list(newest.values()))
+        by_town: dict[str, list[dict[str, object]]] = defaultdict(list)
+        for vehicle_id in sorted(moved):
+            p = newest[vehicle_id]
+            ref = await self.resolver.vehicle(conn, p.town_id or 0, p.vehicle)
+            by_town[p.town].append(
+                live.vehicle_item(
+                    ident=p.vehicle, label=ref.label if ref else None, fix_time=p.fix_time,
+                    lat=p.lat, lon=p.lon, speed=p.speed_mps, heading=p.heading_deg,
+                    plow=p.plow_down, spreader=p.spreader_on,
+                )
+            )
+        for town, items in by_town.items():
+            await live.notify(conn, live.encode_messages(town, "positions", items))
+
+    async def quarantine(self, conn: asyncpg.Connection, batch: Batch) -> None:
+        await store.insert_rejections(conn, batch.rejections)
+
+    # -- driver -------------------------------------------------------------------------
+    async def write(self, conn: asyncpg.Connection, batch: Batch) -> None:
+        async with conn.transaction():
+            await self.resolve(conn, batch)
+            self.deduplicate(batch)
+            await self.store(conn, batch)
+            await self.latest_and_live(conn, batch)
+            await self.quarantine(conn, batch)
+
+    async def process(self, pool: asyncpg.Pool, messages: list[Message]) -> Batch:
+        """Write one batch. Raises only transient (database unavailable) errors, after
+        which nothing was committed and the caller retries the same messages."""
+        batch = await self._attempt(pool, messages)
+        if batch is not None:
+            return batch
+        # Some message makes the batch fail for a reason other than an outage. Isolate it:
+        # write the messages one by one and quarantine the one that still fails.
+        merged = Batch(messages)
+        for msg in messages:
+            single = await self._attempt(pool, [msg])
+            if single is None:
+                single = await self._quarantine_failed(pool, msg)
+            merged.stored.extend(single.stored)
+            merged.rejections.extend(single.rejections)
+        return merged
+
+    async def _attempt(self, pool: asyncpg.Pool, messages: list[Message]) -> Batch | None:
+        batch = Batch(messages)
+        self.decode(batch)
+        self.filter(batch)
+        try:
+            async with pool.acquire() as conn:
+                await self.write(conn, batch)
+        except Exception as exc:
+            self.resolver.forget()
+            self._partitions.clear()
+            if is_transient(exc):
+                raise
+            log.exception("batch of %d messages failed; isolating", len(messages))
+            return None
+        self._count(batch)
+        return batch
+
+    async def _quarantine_failed(self, pool: asyncpg.Pool, msg: Message) -> Batch:
+        batch = Batch([msg])
+        batch.rejections.append(
+            Rejection("store_failed", "the database refused this message; see server log",
+                      msg.topic, msg.payload, msg.received_at)
+        )
+        async with pool.acquire() as conn:
+            await store.insert_rejections(conn, batch.rejections)
+        self._count(batch)
+        return batch
+
+    def _count(self, batch: Batch) -> None:
+        self.metrics.batches.inc()
+        self.metrics.stored.inc(len(batch.stored))
+        for r in batch.rejections:
+            self.metrics.rejected.labels(r.reason).inc()
+

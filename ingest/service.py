@@ -1,0 +1,110 @@
+"""The ingest worker: MQTT in, batches through the pipeline, acknowledgements out.
+
+Several workers may run at once (set PLOWSHARE_MQTT_SHARED_GROUP and a distinct
+PLOWSHARE_MQTT_CLIENT_ID each); nothing here is global.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+import asyncpg
+from prometheus_client import start_http_server
+
+from app.db import create_pool
+from app.migrate import MigrationError
+from app.settings import Settings
+from ingest.metrics import IngestMetrics
+from ingest.mqtt import Delivery, MqttSource
+from ingest.pipeline import Pipeline, is_transient
+
+log = logging.getLogger(__name__)
+
+
+class Ingester:
+    def __init__(self, settings: Settings, metrics: IngestMetrics | None = None) -> None:
+        self.settings = settings
+        self.metrics = metrics or IngestMetrics()
+        self.pipeline = Pipeline(settings.ingest, self.metrics,
+                                 topic_prefix=settings.mqtt.topic_prefix)
+        self._stop = asyncio.Event()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    async def run(self) -> None:
+        pool = await _connect_with_retry(self.settings)
+        if not await pool.fetchval("SELECT to_regclass('pings') IS NOT NULL"):
+            await pool.close()
+            raise MigrationError("database is not migrated: run `plowshare migrate` first")
+        if self.settings.ingest.metrics_port is not None:
+            start_http_server(self.settings.ingest.metrics_port,
+                              registry=self.metrics.registry)
+        source = MqttSource(self.settings.mqtt, self.settings.ingest.queue_size,
+                            asyncio.get_running_loop())
+        source.start()
+        log.info("ingesting from mqtt://%s:%d", self.settings.mqtt.host,
+                 self.settings.mqtt.port)
+        try:
+            await self._loop(pool, source)
+        finally:
+            source.stop()
+            await pool.close()
+
+    async def _loop(self, pool: asyncpg.Pool, source: MqttSource) -> None:
+        cfg = self.settings.ingest
+        stop_wait = asyncio.create_task(self._stop.wait())
+        try:
+            while not self._stop.is_set():
+                collect = asyncio.create_task(source.next_batch(cfg.batch_size,
+                                                                cfg.flush_interval_s))
+                await asyncio.wait({collect, stop_wait},
+                                   return_when=asyncio.FIRST_COMPLETED)
+                if not collect.done():
+                    collect.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await collect
+                    break
+                deliveries = collect.result()
+                if deliveries:
+                    await self._write(pool, source, deliveries)
+        finally:
+            stop_wait.cancel()
+
+    async def _write(
+        self, pool: asyncpg.Pool, source: MqttSource, deliveries: list[Delivery]
+    ) -> None:
+        self.metrics.messages.inc(len(deliveries))
+        self.metrics.queue_depth.set(source.queue.qsize())
+        messages = [d.message for d in deliveries]
+        delay = 0.2
+        while True:
+            try:
+                with self.metrics.batch_seconds.time():
+                    await self.pipeline.process(pool, messages)
+                break
+            except Exception as exc:
+                if not is_transient(exc):
+                    raise
+                # The database is away. Nothing was committed or acknowledged; the broker
+                # still holds these messages for us. Keep trying the same batch.
+                self.metrics.retries.inc()
+                log.warning("database unavailable (%s); retrying batch in %.1fs",
+                            type(exc).__name__, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)
+        source.ack(deliveries)
+
+
+async def _connect_with_retry(settings: Settings) -> asyncpg.Pool:
+    delay = 0.5
+    for attempt in range(1, 9):
+        try:
+            return await create_pool(settings.database)
+        except (OSError, asyncpg.CannotConnectNowError) as exc:
+            log.warning("cannot reach database (attempt %d): %s", attempt, exc)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 10.0)
+    return await create_pool(settings.database)
