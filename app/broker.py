@@ -89,11 +89,11 @@ class Broker:
         self.config_path.write_text(config_text(self.port, self.data_dir,
                                                 allow_anonymous=self.allow_anonymous,
                                                 extra=self.extra_config))
-        log = (self.data_dir / "mosquitto.log").open("ab")
-        self.process = subprocess.Popen(
-            [mosquitto_binary(), "-c", str(self.config_path)],
-            stdout=log, stderr=subprocess.STDOUT,
-        )
+        with (self.data_dir / "mosquitto.log").open("ab") as log:
+            self.process = subprocess.Popen(
+                [mosquitto_binary(), "-c", str(self.config_path)],
+                stdout=log, stderr=subprocess.STDOUT,
+            )
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from fastapi import FastAPI, Request
-from fastapi.responses import ORJSONResponse
+from fastapi.responses import JSONResponse
 
 log = logging.getLogger(__name__)
 
@@ -34,14 +34,14 @@ STATUS: dict[type[PlowshareError], int] = {
 
 
 def install(app: FastAPI) -> None:
-    async def known(_request: Request, exc: Exception) -> ORJSONResponse:
+    async def known(_request: Request, exc: Exception) -> JSONResponse:
         status = next((s for cls, s in STATUS.items() if isinstance(exc, cls)), 500)
-        return ORJSONResponse({"detail": str(exc)}, status_code=status)
+        return JSONResponse({"detail": str(exc)}, status_code=status)
 
-    async def unknown(request: Request, exc: Exception) -> ORJSONResponse:
+    async def unknown(request: Request, exc: Exception) -> JSONResponse:
         # Internals go to the log, never to the client.
         log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return ORJSONResponse({"detail": "internal error"}, status_code=500)
+        return JSONResponse({"detail": "internal error"}, status_code=500)
 
     app.add_exception_handler(PlowshareError, known)
     app.add_exception_handler(Exception, unknown)

@@ -8,7 +8,7 @@ import logging
 from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
-from fastapi.responses import ORJSONResponse, PlainTextResponse
+from fastapi.responses import PlainTextResponse
 from prometheus_client import CollectorRegistry, Gauge, generate_latest
 from prometheus_client.core import CounterMetricFamily
 
@@ -46,7 +46,6 @@ def create_app(settings: Settings) -> FastAPI:
         version="0.1.0",
         summary="Real-time snow-plow tracking and street coverage, shared by many towns.",
         lifespan=lifespan,
-        default_response_class=ORJSONResponse,
     )
     app.state.settings = settings
     errors.install(app)

@@ -1,0 +1,65 @@
+"""Helpers shared by tests (fixtures live in conftest.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+
+import asyncpg
+
+from app.settings import DatabaseSettings, IngestSettings, MqttSettings, Settings
+
+
+def make_settings(database: str, broker_port: int = 1883, **ingest: object) -> Settings:
+    return Settings(
+        database=DatabaseSettings(url=database),
+        mqtt=MqttSettings(port=broker_port, client_id=f"ingest-{secrets.token_hex(3)}"),
+        ingest=IngestSettings(**ingest),  # type: ignore[arg-type]
+    )
+
+
+async def add_town(conn: asyncpg.Connection, slug: str = "kouvola", name: str = "Kouvola") -> int:
+    town_id: int = await conn.fetchval(
+        "INSERT INTO towns (slug, name) VALUES ($1, $2) RETURNING id", slug, name
+    )
+    return town_id
+
+
+class LiveServer:
+    """The real app under a real uvicorn, in this event loop, on a free port."""
+
+    def __init__(self, settings: Settings) -> None:
+        import uvicorn
+
+        from app.broker import free_port
+        from app.main import create_app
+
+        self.port = free_port()
+        self.app = create_app(settings)
+        self.server = uvicorn.Server(uvicorn.Config(
+            self.app, host="127.0.0.1", port=self.port, log_level="warning",
+            ws_per_message_deflate=False, lifespan="on"))
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}"
+
+    async def __aenter__(self) -> LiveServer:
+        self._task = asyncio.create_task(self.server.serve())
+        for _ in range(200):
+            if self.server.started:
+                return self
+            if self._task.done():
+                self._task.result()
+            await asyncio.sleep(0.05)
+        raise RuntimeError("uvicorn did not start")
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        if self._task is not None:
+            await asyncio.wait_for(self._task, 15)
