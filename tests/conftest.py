@@ -6,7 +6,6 @@ Databases are created per test from a migrated template (fast), and dropped afte
 
 from __future__ import annotations
 
-import os
 import secrets
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -19,17 +18,9 @@ from app.db import connect
 from app.dbadmin import create_database, drop_database
 from app.migrate import migrate
 from app.settings import DatabaseSettings
+from tests.support import ADMIN_URL, db_url
 
 REPO = Path(__file__).resolve().parents[1]
-ADMIN_URL = os.environ.get(
-    "PLOWSHARE_TEST_ADMIN_URL", "postgresql://plowshare:plowshare@127.0.0.1:5432/postgres"
-)
-
-
-def db_url(name: str) -> str:
-    return ADMIN_URL.rsplit("/", 1)[0] + "/" + name
-
-
 @pytest.fixture(scope="session")
 async def template_db() -> AsyncIterator[str]:
     name = f"plowshare_tmpl_{secrets.token_hex(4)}"

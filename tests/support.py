@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import secrets
 
 import asyncpg
 
 from app.settings import DatabaseSettings, IngestSettings, MqttSettings, Settings
 
+ADMIN_URL = os.environ.get(
+    "PLOWSHARE_TEST_ADMIN_URL", "postgresql://plowshare:plowshare@127.0.0.1:5432/postgres"
+)
+
+
+def db_url(name: str) -> str:
+    return ADMIN_URL.rsplit("/", 1)[0] + "/" + name
 
 def make_settings(database: str, broker_port: int = 1883, **ingest: object) -> Settings:
     return Settings(
