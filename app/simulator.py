@@ -1,0 +1,122 @@
+"""``plowshare simulate``: a fleet of simulated plows on a town's imported streets,
+each a separate MQTT device publishing the native format at QoS 1.
+
+Fix times are the real time of publication. With ``speedup`` > 1 the trucks cover
+``speedup`` times the ground per real second (and report the speed they appear to drive),
+which makes a demo lively without sending fixes from the future.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from datetime import UTC, datetime
+
+import asyncpg
+import orjson
+import paho.mqtt.client as mqtt
+
+from app.db import connect
+from app.settings import MqttSettings, Settings
+from geo.graph import StreetGraph
+from geo.network import Segment
+from geo.simulate import SimFix, iter_drive
+
+log = logging.getLogger(__name__)
+
+
+async def load_town_segments(conn: asyncpg.Connection, town: str) -> list[Segment]:
+    rows = await conn.fetch(
+        """SELECT s.source_id, s.name, s.road_class, s.oneway, s.length_m, s.priority,
+                  coalesce(s.start_node, ST_AsText(ST_StartPoint(s.geom))) AS start_node,
+                  coalesce(s.end_node, ST_AsText(ST_EndPoint(s.geom))) AS end_node,
+                  ST_AsBinary(s.geom) AS wkb
+             FROM street_segments s JOIN towns t ON t.id = s.town_id
+            WHERE t.slug = $1 AND s.valid_to IS NULL
+            ORDER BY s.source_id""",
+        town,
+    )
+    from shapely import from_wkb
+
+    return [
+        Segment(
+            source_id=r["source_id"], name=r["name"], road_class=r["road_class"],
+            oneway=r["oneway"], coords=tuple(from_wkb(r["wkb"]).coords),
+            length_m=r["length_m"], priority=r["priority"], start_node=r["start_node"],
+            end_node=r["end_node"],
+        )
+        for r in rows
+    ]
+
+
+def native_payload(fix: SimFix, seq: int, speedup: float = 1.0) -> bytes:
+    return orjson.dumps({
+        "time": fix.time.isoformat(),
+        "lat": round(fix.lat, 7),
+        "lon": round(fix.lon, 7),
+        "speed": round(fix.speed_mps * speedup, 2),
+        "heading": round(fix.heading_deg, 1),
+        "plow": fix.plow,
+        "seq": seq,
+    })
+
+
+def device_client(settings: MqttSettings, client_id: str) -> mqtt.Client:
+    client = mqtt.Client(callback_api_version=mqtt.CallbackAPIVersion.VERSION2,
+                         client_id=client_id, clean_session=False)
+    client.reconnect_delay_set(1, 30)
+    client.connect_async(settings.host, settings.port, keepalive=30)
+    client.loop_start()
+    return client
+
+
+async def run_simulation(
+    settings: Settings,
+    *,
+    town: str,
+    vehicles: int,
+    interval_s: float,
+    speedup: float = 1.0,
+    duration_s: float | None = None,
+    seed: int = 1,
+) -> int:
+    conn = await connect(settings.database)
+    try:
+        segments = await load_town_segments(conn, town)
+    finally:
+        await conn.close()
+    if not segments:
+        raise LookupError(f"town '{town}' has no streets: run `plowshare streets import`")
+    graph = StreetGraph(segments)
+    rng = random.Random(seed)
+    now = datetime.now(UTC)
+    trucks = [
+        iter_drive(graph, random.Random(rng.random()), interval_s=interval_s * speedup,
+                   start_time=now)
+        for _ in range(vehicles)
+    ]
+    clients = [device_client(settings.mqtt, f"sim-{town}-plow-{i + 1}")
+               for i in range(vehicles)]
+    prefix = settings.mqtt.topic_prefix
+    log.info("simulating %d plows on %d segments of %s", vehicles, len(segments), town)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    seq = 0
+    try:
+        while duration_s is None or (loop.time() - started) * speedup < duration_s:
+            tick = loop.time()
+            published_at = datetime.now(UTC)
+            for i, (truck, client) in enumerate(zip(trucks, clients, strict=True)):
+                fix = next(truck)
+                payload = native_payload(
+                    SimFix(published_at, fix.lon, fix.lat, fix.heading_deg, fix.speed_mps,
+                           fix.source_id, fix.forward, fix.plow), seq, speedup)
+                client.publish(f"{prefix}/{town}/plow-{i + 1}/position", payload, qos=1)
+            seq += 1
+            await asyncio.sleep(max(0.0, interval_s - (loop.time() - tick)))
+    finally:
+        for client in clients:
+            client.loop_stop()
+            client.disconnect()
+    return 0
