@@ -7,7 +7,9 @@ import asyncio
 import logging
 import signal
 import sys
+from collections.abc import Coroutine
 from pathlib import Path
+from typing import Any
 
 from app.settings import Settings, load_settings
 
@@ -91,9 +93,8 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _run(coro: object) -> int:
-    result = asyncio.run(coro)  # type: ignore[arg-type]
-    return int(result or 0)
+def _run(coro: Coroutine[Any, Any, int | None]) -> int:
+    return int(asyncio.run(coro) or 0)
 
 
 def _migrate(settings: Settings, args: argparse.Namespace) -> int:

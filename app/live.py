@@ -162,7 +162,7 @@ class LiveHub:
                 delay = min(delay * 2, 30.0)
                 continue
             lost = asyncio.Event()
-            conn.add_termination_listener(lambda _c: lost.set())
+            conn.add_termination_listener(lambda _c, lost=lost: lost.set())
             await conn.add_listener(CHANNEL, self._on_notify)
             self._conn = conn
             if not first:

@@ -86,11 +86,11 @@ class GeneralSettings(BaseSettings):
 
 @dataclass(frozen=True)
 class Settings:
-    general: GeneralSettings = field(default_factory=GeneralSettings)
-    database: DatabaseSettings = field(default_factory=DatabaseSettings)
-    mqtt: MqttSettings = field(default_factory=MqttSettings)
-    ingest: IngestSettings = field(default_factory=IngestSettings)
-    server: ServerSettings = field(default_factory=ServerSettings)
+    general: GeneralSettings = field(default_factory=lambda: GeneralSettings())
+    database: DatabaseSettings = field(default_factory=lambda: DatabaseSettings())
+    mqtt: MqttSettings = field(default_factory=lambda: MqttSettings())
+    ingest: IngestSettings = field(default_factory=lambda: IngestSettings())
+    server: ServerSettings = field(default_factory=lambda: ServerSettings())
 
     def __post_init__(self) -> None:
         if self.general.environment == "production":

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 import asyncpg
 import orjson
 import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
 
 from app.db import connect
 from app.settings import MqttSettings, Settings
@@ -63,7 +64,7 @@ def native_payload(fix: SimFix, seq: int, speedup: float = 1.0) -> bytes:
 
 
 def device_client(settings: MqttSettings, client_id: str) -> mqtt.Client:
-    client = mqtt.Client(callback_api_version=mqtt.CallbackAPIVersion.VERSION2,
+    client = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2,
                          client_id=client_id, clean_session=False)
     client.reconnect_delay_set(1, 30)
     client.connect_async(settings.host, settings.port, keepalive=30)

@@ -65,7 +65,9 @@ def decode_message(
     max_payload_bytes: int = 256 * 1024,
     max_fixes: int = 2000,
 ) -> tuple[list[Position], list[Rejection]]:
-    def whole(reason: str, detail: str, town: str | None = None, vehicle: str | None = None):
+    def whole(
+        reason: str, detail: str, town: str | None = None, vehicle: str | None = None
+    ) -> tuple[list[Position], list[Rejection]]:
         return [], [Rejection(reason, detail, msg.topic, msg.payload, msg.received_at,
                               town, vehicle)]
 

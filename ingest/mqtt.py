@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
 
 from app.settings import MqttSettings
 from ingest.model import Message
@@ -62,7 +63,7 @@ class MqttSource:
         self._stopping = threading.Event()
         self._lock = threading.Lock()
         client = mqtt.Client(
-            callback_api_version=mqtt.CallbackAPIVersion.VERSION2,
+            callback_api_version=CallbackAPIVersion.VERSION2,
             client_id=settings.client_id,
             clean_session=False,
             protocol=mqtt.MQTTv311,

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import orjson
 import pytest
 
-from ingest.decode import decode_message, parse_topic, Invalid
+from ingest.decode import Invalid, decode_message, parse_topic
 from ingest.model import Message
 
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
