@@ -87,8 +87,10 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("--osm", type=Path, required=True, help="street network of the town")
     d.add_argument("--town", default="kouvola")
     d.add_argument("--name", default="Kouvola")
-    d.add_argument("--vehicles", type=int, default=6)
-    d.add_argument("--speedup", type=float, default=3.0)
+    d.add_argument("--vehicles", type=int, default=8)
+    # Real time by default: fixes then carry speeds a plow really drives, which the
+    # coverage engine checks against the distance between fixes.
+    d.add_argument("--speedup", type=float, default=1.0)
     d.set_defaults(func=_demo)
     return p
 

@@ -775,6 +775,8 @@ function createMap() {
     pitchWithRotate: false,
     attributionControl: { compact: false, customAttribution: OSM_ATTRIBUTION },
   });
+  // Lets browser tests (and a curious dispatcher's console) ask the map what it shows.
+  document.getElementById('map').plowshareMap = map;
   map.touchZoomRotate.disableRotation();
   map.keyboard.disableRotation();
   map.addControl(new maplibregl.NavigationControl({ showCompass: false }), 'top-right');
