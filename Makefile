@@ -20,7 +20,6 @@ check: lint typecheck
 
 lint:
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/ruff format --check app ingest geo tests bench
 
 typecheck:
 	$(VENV)/bin/mypy
