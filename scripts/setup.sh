@@ -22,15 +22,15 @@ for pkg in postgresql-$PG_VERSION postgresql-$PG_VERSION-postgis-3 mosquitto mos
 done
 command -v npm >/dev/null || missing+=(npm)
 if [ "$WANT_CHROMIUM" = 1 ] && ! command -v chromium >/dev/null; then missing+=(chromium); fi
-# Debian's python3 creates virtualenvs only with python3-venv.
-if ! python3 -c 'import ensurepip, venv' 2>/dev/null; then missing+=(python3-venv); fi
-if [ ${#missing[@]} -gt 0 ]; then
-  [ "$(id -u)" = 0 ] || die "need root to install: ${missing[*]}"
-  say "installing ${missing[*]}"
+APT_UPDATED=0
+apt_install() {
+  [ "$(id -u)" = 0 ] || die "need root to install: $*"
+  say "installing $*"
   export DEBIAN_FRONTEND=noninteractive
-  apt-get update -q
-  apt-get install -y -q --no-install-recommends "${missing[@]}"
-fi
+  if [ "$APT_UPDATED" = 0 ]; then apt-get update -q; APT_UPDATED=1; fi
+  apt-get install -y -q --no-install-recommends "$@"
+}
+[ ${#missing[@]} -eq 0 ] || apt_install "${missing[@]}"
 
 # --- PostgreSQL ------------------------------------------------------------------------
 if ! pg_isready -q -h 127.0.0.1 -p 5432; then
@@ -59,7 +59,12 @@ psql -q -X "$DB_ADMIN_URL" -c 'SELECT 1' >/dev/null || die "cannot log in as plo
 # --- Python virtualenv -----------------------------------------------------------------
 if [ ! -x .venv/bin/python ] || [ pyproject.toml -nt .venv/.installed ]; then
   say "building the virtualenv"
-  python3 -m venv .venv
+  if ! python3 -m venv .venv >/dev/null 2>&1; then
+    # Debian's python3 creates virtualenvs only with python3-venv installed.
+    rm -rf .venv
+    apt_install python3-venv
+    python3 -m venv .venv
+  fi
   .venv/bin/pip install -q --upgrade pip
   .venv/bin/pip install -q -e '.[dev]'
   touch .venv/.installed
