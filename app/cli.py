@@ -11,6 +11,7 @@ from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
 
+from app.errors import PlowshareError
 from app.settings import Settings, load_settings
 
 log = logging.getLogger("plowshare")
@@ -28,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
         result: int = args.func(settings, args)
     except KeyboardInterrupt:
         return 130
-    except (CliError, LookupError) as exc:
+    except (CliError, LookupError, PlowshareError) as exc:
         print(f"plowshare: {exc}", file=sys.stderr)
         return 2
     return result
@@ -71,6 +72,16 @@ def _parser() -> argparse.ArgumentParser:
     si.add_argument("--town", required=True)
     si.add_argument("file", type=Path)
     si.set_defaults(func=_streets_import)
+
+    sm = sub.add_parser("storm", help="start or end a town's storm").add_subparsers(
+        required=True, metavar="ACTION")
+    ss = sm.add_parser("start", help="start a storm: status counts from now")
+    ss.add_argument("--town", required=True)
+    ss.add_argument("--name")
+    ss.set_defaults(func=_storm_start)
+    se = sm.add_parser("end", help="end the running storm")
+    se.add_argument("--town", required=True)
+    se.set_defaults(func=_storm_end)
 
     sim = sub.add_parser("simulate", help="drive simulated plows and publish over MQTT")
     sim.add_argument("--town", required=True)
@@ -154,6 +165,18 @@ def _streets_import(settings: Settings, args: argparse.Namespace) -> int:
     if not args.file.is_file():
         raise CliError(f"no such file: {args.file}")
     return _run(import_streets(settings, args.town, args.file))
+
+
+def _storm_start(settings: Settings, args: argparse.Namespace) -> int:
+    from app.commands import storm
+
+    return _run(storm(settings, args.town, start=True, name=args.name))
+
+
+def _storm_end(settings: Settings, args: argparse.Namespace) -> int:
+    from app.commands import storm
+
+    return _run(storm(settings, args.town, start=False))
 
 
 def _simulate(settings: Settings, args: argparse.Namespace) -> int:

@@ -68,3 +68,20 @@ async def import_streets_file(settings: Settings, town: str, path: Path) -> Impo
         return await import_segments(conn, town_id, segments)
     finally:
         await conn.close()
+
+
+async def storm(settings: Settings, town: str, *, start: bool, name: str | None = None) -> int:
+    from app.storms import end_storm, start_storm
+
+    conn = await connect(settings.database)
+    try:
+        if start:
+            s = await start_storm(conn, town, name)
+            print(f"storm {s.id} started in {town} at {s.started_at.isoformat()}")
+        else:
+            s = await end_storm(conn, town)
+            assert s.ended_at is not None
+            print(f"storm {s.id} in {town} ended at {s.ended_at.isoformat()}")
+    finally:
+        await conn.close()
+    return 0
