@@ -8,6 +8,7 @@ import asyncpg
 
 from app import live
 from app.errors import NotFound
+from app.storms import current_or_last
 
 _TOWN = """
 SELECT t.slug, t.name, t.timezone,
@@ -71,8 +72,23 @@ async def vehicles(conn: asyncpg.Connection, town: int) -> list[dict[str, Any]]:
     ]
 
 
-async def streets_geojson(conn: asyncpg.Connection, town: int) -> bytes:
-    """The town's current segments as a GeoJSON FeatureCollection, built in PostGIS."""
+async def storm_shown(conn: asyncpg.Connection, town: int) -> dict[str, Any] | None:
+    """The storm whose status the public map shows: the running one, else the last."""
+    row = await current_or_last(conn, town)
+    if row is None:
+        return None
+    return {
+        "id": row["id"],
+        "name": row["name"],
+        "started_at": row["started_at"].isoformat(),
+        "ended_at": row["ended_at"].isoformat() if row["ended_at"] else None,
+        "running": row["ended_at"] is None,
+    }
+
+
+async def streets_geojson(conn: asyncpg.Connection, town: int, storm_key: int) -> bytes:
+    """The town's current segments with their service status in one storm (storm key 0:
+    service outside any storm), as a GeoJSON FeatureCollection built in PostGIS."""
     body: str = await conn.fetchval(
         """SELECT json_build_object(
                     'type', 'FeatureCollection',
@@ -83,10 +99,13 @@ async def streets_geojson(conn: asyncpg.Connection, town: int) -> bytes:
                         'properties', json_build_object(
                             'id', s.id, 'source_id', s.source_id, 'name', s.name,
                             'road_class', s.road_class, 'oneway', s.oneway,
-                            'priority', s.priority, 'length_m', round(s.length_m::numeric, 1))
+                            'priority', s.priority, 'length_m', round(s.length_m::numeric, 1),
+                            'last_service', st.last_service, 'passes', coalesce(st.passes, 0),
+                            'last_plowed', st.last_plowed, 'last_salted', st.last_salted)
                     ) ORDER BY s.id), '[]'::json))::text
              FROM street_segments s
+             LEFT JOIN segment_status st ON st.segment_id = s.id AND st.storm_key = $2
             WHERE s.town_id = $1 AND s.valid_to IS NULL""",
-        town,
+        town, storm_key,
     )
     return body.encode()

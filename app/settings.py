@@ -64,6 +64,21 @@ class IngestSettings(BaseSettings):
     metrics_port: int | None = None
 
 
+class CoverageSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="PLOWSHARE_COVERAGE_", extra="ignore")
+
+    # The ingest worker matches committed fixes to streets and records service.
+    enabled: bool = True
+    min_fraction: float = Field(0.8, gt=0, le=1)
+    interval_s: float = Field(1.0, gt=0)
+    # Fixes younger than this wait, so late arrivals of a few seconds are fed in order.
+    settle_s: float = Field(5.0, ge=0)
+    # A vehicle silent this long has its track finalised.
+    flush_after_s: float = Field(120.0, gt=0)
+    rewind_s: float = Field(120.0, ge=0)
+    max_fixes_per_round: int = Field(5_000, ge=1)
+
+
 class ServerSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="PLOWSHARE_HTTP_", extra="ignore")
 
@@ -90,6 +105,7 @@ class Settings:
     database: DatabaseSettings = field(default_factory=lambda: DatabaseSettings())
     mqtt: MqttSettings = field(default_factory=lambda: MqttSettings())
     ingest: IngestSettings = field(default_factory=lambda: IngestSettings())
+    coverage: CoverageSettings = field(default_factory=lambda: CoverageSettings())
     server: ServerSettings = field(default_factory=lambda: ServerSettings())
 
     def __post_init__(self) -> None:
@@ -110,6 +126,7 @@ def load_settings() -> Settings:
 
 
 __all__ = [
+    "CoverageSettings",
     "DatabaseSettings",
     "GeneralSettings",
     "IngestSettings",

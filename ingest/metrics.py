@@ -26,6 +26,10 @@ class IngestMetrics:
                                registry=r)
         self.batch_seconds = Histogram("plowshare_ingest_batch_seconds",
                                        "time to write one batch", registry=r)
+        self.coverage_fixes = Counter("plowshare_coverage_fixes",
+                                      "fixes fed to the map matcher", registry=r)
+        self.coverage_services = Counter("plowshare_coverage_services",
+                                         "service passes recorded", registry=r)
         self.queue_depth = Gauge("plowshare_ingest_queue_depth",
                                  "messages waiting to be written", registry=r)
 

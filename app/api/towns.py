@@ -22,8 +22,11 @@ async def list_towns(pool: PoolDep) -> list[dict[str, Any]]:
 
 @router.get("/towns/{slug}")
 async def get_town(pool: PoolDep, slug: str = Slug) -> dict[str, Any]:
+    """The town, its extent, and the storm the map shows (running, else the last one)."""
     async with pool.acquire() as conn:
-        return await queries.get_town(conn, slug)
+        town = await queries.get_town(conn, slug)
+        town["storm"] = await queries.storm_shown(conn, await queries.town_id(conn, slug))
+        return town
 
 
 @router.get("/towns/{slug}/vehicles")
@@ -39,9 +42,11 @@ async def town_vehicles(pool: PoolDep, slug: str = Slug) -> list[dict[str, Any]]
     responses={200: {"content": {"application/geo+json": {}}}},
 )
 async def town_streets(pool: PoolDep, slug: str = Slug) -> Response:
-    """The town's street segments as GeoJSON (map data © OpenStreetMap contributors
-    where imported from OpenStreetMap)."""
+    """The town's street segments as GeoJSON with their status in the storm shown
+    (map data © OpenStreetMap contributors where imported from OpenStreetMap)."""
     async with pool.acquire() as conn:
-        body = await queries.streets_geojson(conn, await queries.town_id(conn, slug))
+        town = await queries.town_id(conn, slug)
+        storm = await queries.storm_shown(conn, town)
+        body = await queries.streets_geojson(conn, town, storm["id"] if storm else 0)
     return Response(body, media_type="application/geo+json",
-                    headers={"Cache-Control": "public, max-age=60"})
+                    headers={"Cache-Control": "no-cache"})

@@ -39,12 +39,15 @@ async def test_rest_resources(database: str, conn: asyncpg.Connection) -> None:
         kouvola = (await http.get("/api/towns/kouvola")).json()
         assert kouvola["bbox"] == [26.70, 60.86, 26.71, 60.87]
         assert kouvola["segments"] == 1 and kouvola["vehicles"] == 1
+        assert kouvola["storm"] is None
         assert (await http.get("/api/towns/drammen")).json()["bbox"] is None
 
         r = await http.get("/api/towns/kouvola/streets")
         assert r.headers["content-type"] == "application/geo+json"
         [feature] = r.json()["features"]
         assert feature["properties"]["name"] == "Kauppalankatu"
+        assert feature["properties"]["passes"] == 0
+        assert feature["properties"]["last_service"] is None
         assert feature["geometry"]["coordinates"] == [[26.7, 60.86], [26.71, 60.87]]
 
         [v] = (await http.get("/api/towns/kouvola/vehicles")).json()
