@@ -1,0 +1,71 @@
+"""Candidate search: which blocks lie near a GPS fix, and where on them.
+
+One STRtree over the blocks' projected centrelines answers a whole batch of fixes in
+a single vectorised query; projection onto the lines and the local driving direction
+are computed with numpy for all (fix, block) pairs at once. Per-fix Python work is
+what makes a matcher slow, so none happens here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import numpy.typing as npt
+import shapely
+from shapely import STRtree
+
+from geo.projection import FloatArray
+
+IntArray = npt.NDArray[np.int64]
+
+
+class SegmentIndex:
+    """Blocks as projected polylines, indexed for nearest-line queries."""
+
+    def __init__(self, lines_xy: Sequence[FloatArray]) -> None:
+        self.lines = np.array([shapely.linestrings(xy) for xy in lines_xy], dtype=object)
+        self.tree = STRtree(self.lines)
+        # All polyline pieces laid end to end on one axis, each block starting one
+        # metre past the previous one's end, so one searchsorted finds the piece under
+        # any (block, offset) pair without a Python loop.
+        starts, dirs, bases = [], [], []
+        base = 0.0
+        for xy in lines_xy:
+            d = np.diff(xy, axis=0)
+            seg_len = np.hypot(d[:, 0], d[:, 1])
+            cum = np.concatenate(([0.0], np.cumsum(seg_len)))
+            bases.append(base)
+            starts.append(base + cum[:-1])
+            safe = np.where(seg_len > 0, seg_len, 1.0)
+            dirs.append(d / safe[:, None])
+            base += float(cum[-1]) + 1.0
+        self.base = np.asarray(bases, dtype=np.float64)
+        self.piece_start = np.concatenate(starts)
+        self.piece_dir = np.concatenate(dirs)
+        self.length = np.asarray(shapely.length(self.lines), dtype=np.float64)
+
+    def near(
+        self, xs: FloatArray, ys: FloatArray, radius: FloatArray
+    ) -> tuple[IntArray, IntArray, FloatArray, FloatArray, FloatArray, FloatArray]:
+        """All (fix, block) pairs within ``radius`` of each fix.
+
+        Returns fix index, block index, offset along the block (from its first
+        coordinate, metres), distance, and the unit direction (dx, dy) of the block's
+        coordinates at that offset; sorted by fix, then distance.
+        """
+        pts = shapely.points(xs, ys)
+        pair = self.tree.query(pts, predicate="dwithin", distance=radius)
+        fix = pair[0].astype(np.int64)
+        seg = pair[1].astype(np.int64)
+        lines = self.lines[seg]
+        offset = np.asarray(shapely.line_locate_point(lines, pts[fix]), dtype=np.float64)
+        dist = np.asarray(shapely.distance(lines, pts[fix]), dtype=np.float64)
+        order = np.lexsort((dist, fix))
+        fix, seg, offset, dist = fix[order], seg[order], offset[order], dist[order]
+        # Just inside the block so a fix projecting onto a vertex gets the piece it
+        # is on, not the next block's first piece.
+        where = self.base[seg] + np.minimum(offset, np.maximum(self.length[seg] - 1e-6, 0.0))
+        piece = np.searchsorted(self.piece_start, where, side="right") - 1
+        direction = self.piece_dir[piece]
+        return fix, seg, offset, dist, direction[:, 0].copy(), direction[:, 1].copy()

@@ -1,0 +1,88 @@
+"""Turn a decided step-to-step move into Traversals: which blocks, which part, when.
+
+Times between two fixes are interpolated along the route by distance, from the
+moment the vehicle left (a stop at a light or depot is not smeared over the blocks).
+When the blade or spreader state differs between the two fixes the change is placed
+half-way along the route: either end is equally likely, and half-way errs by least.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from geo.matchtypes import Traversal
+from geo.transition import ROUTED, SAME, Step, u_turn_point
+
+if TYPE_CHECKING:
+    from geo.match import Matcher
+
+Piece = tuple[int, float, float]  # directed edge, from offset, to offset (driving order)
+
+
+def pieces(m: Matcher, a: Step, b: Step) -> list[Piece]:
+    """The stretches of directed edges driven from a's chosen state to b's."""
+    net = m.net
+    ea, oa = a.edges[a.chosen], a.offs[a.chosen]
+    eb, ob = b.edges[b.chosen], b.offs[b.chosen]
+    kind = b.kind[b.chosen]
+    la = net.length[ea]
+    if kind == SAME:
+        return [(ea, oa, ob)] if ob > oa else []
+    if kind == ROUTED:
+        cfg = m.config
+        # The transition search reached the target within this bound.
+        bound = (cfg.max_speed_mps * (b.t - a.t) + 3.0 * (a.sigma + b.sigma)
+                 + cfg.wrong_way_penalty_m)
+        hops = net.path(net.to[ea], net.frm[eb], bound)
+        out: list[Piece] = [(ea, oa, la)]
+        out += [(e, 0.0, net.length[e]) for e in hops]
+        out.append((eb, 0.0, ob))
+        return [p for p in out if p[2] > p[1]]
+    lb = net.length[eb]
+    u, _ = u_turn_point(la, oa, lb, ob)
+    ub = lb - u * (lb / la if la > 0 else 1.0)  # the turning point in b's offsets
+    return [p for p in ((ea, oa, u), (eb, max(ub, 0.0), ob)) if p[2] > p[1]]
+
+
+def traversals(m: Matcher, vehicle: str, a: Step, b: Step) -> list[Traversal]:
+    route = pieces(m, a, b)
+    total = sum(p[2] - p[1] for p in route)
+    if total <= 0.0:
+        return []
+    net, segments, scale = m.net, m.segments, m.scale
+    t0 = min(max(b.depart, a.t), b.t)
+    speed = (b.t - t0) / total  # seconds per metre
+    conf = min(a.conf, b.conf)
+    same_state = a.plow == b.plow and a.spreader == b.spreader
+    half = 0.5 * total
+    out: list[Traversal] = []
+    done = 0.0
+    for e, o1, o2 in route:
+        cuts = [(o1, o2)]
+        d1, d2 = done, done + (o2 - o1)
+        if not same_state and d1 < half < d2:
+            mid = o1 + (half - d1)
+            cuts = [(o1, mid), (mid, o2)]
+        for c1, c2 in cuts:
+            start_d = done + (c1 - o1)
+            end_d = done + (c2 - o1)
+            first = same_state or (start_d + end_d) * 0.5 < half
+            src = a if first else b
+            s = net.seg[e]
+            f = scale[s]
+            ln = net.length[e]
+            if net.forward[e]:
+                lo, hi = c1 * f, c2 * f
+            else:
+                lo, hi = (ln - c2) * f, (ln - c1) * f
+            seg_len = segments[s].length_m
+            lo, hi = max(lo, 0.0), min(hi, seg_len)
+            if hi - lo <= 1e-9:
+                continue
+            out.append(Traversal(
+                vehicle=vehicle, source_id=segments[s].source_id, forward=net.forward[e],
+                start_m=lo, end_m=hi, t_start=t0 + start_d * speed, t_end=t0 + end_d * speed,
+                plow=src.plow, spreader=src.spreader, confidence=conf,
+            ))
+        done = d2
+    return out

@@ -1,0 +1,103 @@
+"""Online hidden-Markov-model map matching (after Newson & Krumm 2009).
+
+Hidden states are *directed* edges at an offset: where on which block, driving which
+way. Emission scores how far a fix lies from that point (and whether a reported
+heading agrees with the driving direction); transition scores how well the shortest
+route between two states agrees with the straight-line move of the fixes. Viterbi
+runs online per vehicle; a step becomes final as soon as every surviving hypothesis
+agrees on it, or at the latest ``lag`` steps later, and the route driven up to it is
+then emitted as :class:`Traversal` pieces. Routing between states is what credits
+the blocks between sparse fixes.
+
+See ``geo.track`` for the per-vehicle machinery; this module holds the public types
+and the network-wide, built-once part.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+from geo.candidates import SegmentIndex
+from geo.matchtypes import MatchConfig, Ping, Traversal
+from geo.network import Segment
+from geo.projection import FloatArray, LocalProjection
+from geo.routing import RoutingNet
+from geo.track import Track, TrackStats
+
+
+class Matcher:
+    """Everything built once per network: projection, spatial index, routing graph."""
+
+    def __init__(self, segments: Sequence[Segment], config: MatchConfig | None = None) -> None:
+        if not segments:
+            raise ValueError("cannot match on an empty network")
+        self.config = config if config is not None else MatchConfig()
+        self.segments = list(segments)
+        self.proj = LocalProjection.around(c for s in self.segments for c in s.coords)
+        lines: list[FloatArray] = []
+        for s in self.segments:
+            xs, ys = self.proj.to_xy([c[0] for c in s.coords], [c[1] for c in s.coords])
+            lines.append(np.column_stack((xs, ys)))
+        self.index = SegmentIndex(lines)
+        lengths = [float(x) for x in self.index.length]
+        # Offsets are computed on the plane; reported metres are the segment's own
+        # geodesic length_m, so scale (the two differ by < 0.1 % near the centre).
+        self.scale = [s.length_m / ln if ln > 0 else 0.0
+                      for s, ln in zip(self.segments, lengths, strict=True)]
+        self.net = RoutingNet(self.segments, lengths,
+                              wrong_way_penalty_m=self.config.wrong_way_penalty_m)
+
+    def track(self, vehicle_id: str) -> Track:
+        return Track(self, vehicle_id)
+
+    def sigma(self, accuracy_m: float | None) -> float:
+        c = self.config
+        if accuracy_m is None or not math.isfinite(accuracy_m) or accuracy_m <= 0:
+            return c.sigma_m
+        return max(accuracy_m, c.sigma_floor_m)
+
+    def candidates(
+        self, xs: FloatArray, ys: FloatArray, sigma: FloatArray, hx: FloatArray,
+        hy: FloatArray, hw: FloatArray,
+    ) -> list[tuple[list[int], list[float], list[float]]]:
+        """Per fix: candidate directed edges, offsets along them, emission log-scores.
+
+        ``hx, hy`` is the reported heading as a unit vector (east, north) and ``hw`` its
+        weight, 0 where there is no usable heading.
+        """
+        c = self.config
+        radius = np.clip(4.0 * sigma, c.search_radius_m, c.max_search_radius_m)
+        fix, seg, off, dist, dx, dy = self.index.near(xs, ys, radius)
+        base = -0.5 * (dist / sigma[fix]) ** 2
+        cos_fwd = hx[fix] * dx + hy[fix] * dy
+        w = hw[fix]
+        em_fwd = (base - w * (1.0 - cos_fwd)).tolist()
+        em_back = (base - w * (1.0 + cos_fwd)).tolist()
+        out: list[tuple[list[int], list[float], list[float]]] = [
+            ([], [], []) for _ in range(len(xs))
+        ]
+        net, length = self.net, self.net.length
+        fix_l, seg_l, off_l = fix.tolist(), seg.tolist(), off.tolist()
+        cap = c.max_candidates
+        for k in range(len(fix_l)):
+            edges, offs, emis = out[fix_l[k]]
+            if len(edges) >= cap:
+                continue
+            s = seg_l[k]
+            for e in net.edges_of_seg[s]:
+                if net.forward[e]:
+                    edges.append(e)
+                    offs.append(off_l[k])
+                    emis.append(em_fwd[k])
+                else:
+                    edges.append(e)
+                    offs.append(max(length[e] - off_l[k], 0.0))
+                    emis.append(em_back[k] - (1.0 if net.wrong_way[e] else 0.0))
+        return out
+
+
+__all__ = ["MatchConfig", "Matcher", "Ping", "Track", "TrackStats", "Traversal"]
+

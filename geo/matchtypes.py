@@ -1,0 +1,67 @@
+"""Public value types of map matching: fixes in, traversals out, tuning knobs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Ping:
+    """One GPS fix of one vehicle; optional fields are whatever the device reports."""
+
+    vehicle: str
+    t: float  # epoch seconds
+    lon: float
+    lat: float
+    speed_mps: float | None = None
+    heading_deg: float | None = None  # 0 = north, clockwise
+    accuracy_m: float | None = None
+    plow: bool | None = None  # blade down; None = no sensor
+    spreader: bool | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Traversal:
+    """A stretch of one block driven once, in one direction, at known times.
+
+    ``start_m < end_m`` are measured from the segment's first coordinate whichever
+    way it was driven; ``forward`` says the direction.
+    """
+
+    vehicle: str
+    source_id: str
+    forward: bool
+    start_m: float
+    end_m: float
+    t_start: float
+    t_end: float
+    plow: bool | None
+    spreader: bool | None
+    confidence: float
+
+
+@dataclass(frozen=True, slots=True)
+class MatchConfig:
+    """Tuning of the matcher; the defaults were measured on real networks (see bench/)."""
+
+    sigma_m: float = 10.0  # GPS error when a fix reports no accuracy
+    sigma_floor_m: float = 4.0  # reported accuracies below this are optimistic
+    search_radius_m: float = 50.0  # at least; widened to 4 sigma for poor fixes
+    max_search_radius_m: float = 150.0
+    max_candidates: int = 8  # directed edges per fix
+    beta_m: float = 8.0  # scale of |route - straight line| in the transition
+    beta_per_s: float = 0.25  # longer intervals have legitimately longer detours
+    max_speed_mps: float = 40.0  # faster implied routes are impossible
+    max_detour_m: float = 400.0  # route may exceed 2x the straight line by this much
+    max_gap_s: float = 120.0  # a longer silence splits the track: no credit across
+    lag: int = 8  # steps after which a step is final even if still ambiguous
+    heading_weight: float = 2.5  # log-penalty for driving opposite to the heading is 2x
+    heading_min_speed_mps: float = 2.0  # a standing vehicle's heading is noise
+    stationary_speed_mps: float = 1.0
+    min_move_sigmas: float = 2.5  # a fix becomes a step once the vehicle has moved this far
+    max_skip_s: float = 10.0  # ... or this long has passed
+    wrong_way_penalty_m: float = 150.0  # route cost of entering a one-way backwards
+    u_turn_penalty_m: float = 30.0  # mid-block, or at a node that is not a dead end
+    reverse_tolerance_sigmas: float = 3.0  # backward slip on one edge read as noise
+    speed_weight: float = 1.0  # 0 ignores reported speeds in transitions
+    outlier_tolerance: int = 2  # consecutive unconnectable fixes before a split

@@ -1,0 +1,125 @@
+"""HMM steps and the transition score between the candidates of consecutive steps.
+
+This is the matcher's hot loop (candidates² per step), so it is written against
+plain lists with locals bound once; see ``geo.routing`` for why the network is flat.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+from geo.matchtypes import Ping
+
+if TYPE_CHECKING:
+    from geo.match import Matcher
+
+_NEG = -math.inf
+SAME, ROUTED, U_TURN = 0, 1, 2
+
+
+class Step:
+    """One fix that became an HMM step, with its candidate states."""
+
+    __slots__ = ("back", "chosen", "conf", "depart", "edges", "emis", "kind", "offs",
+                 "plow", "sigma", "speed", "spreader", "t", "x", "y")
+
+    def __init__(self, p: Ping, x: float, y: float, sigma: float, depart: float,
+                 cands: tuple[list[int], list[float], list[float]]) -> None:
+        self.t, self.x, self.y, self.sigma = p.t, x, y, sigma
+        self.speed, self.plow, self.spreader = p.speed_mps, p.plow, p.spreader
+        self.depart = depart  # when it started moving towards this fix
+        self.edges, self.offs, self.emis = cands  # directed edge, offset on it, log-emission
+        self.back: list[int] = []  # best predecessor candidate, per candidate
+        self.kind: list[int] = []  # SAME, ROUTED or U_TURN, per candidate
+        self.chosen = -1  # decided candidate once final
+        self.conf = 1.0
+
+
+def u_turn_point(la: float, oa: float, lb: float, ob: float) -> tuple[float, float]:
+    """Turning point on edge a, and fix b's position there, for a U-turn onto b = rev(a).
+
+    The least driving that explains both fixes: on to the farther of the two points,
+    then back. Crediting more would be guessing how far it went. Offsets are in a's
+    driving direction (b may be a twin arc of slightly different length).
+    """
+    pb = la - ob * (la / lb if lb > 0 else 1.0)
+    return max(oa, pb), pb
+
+
+def transition(
+    m: Matcher, prev: Step, prev_score: list[float], cur: Step
+) -> tuple[list[float], list[int], list[int]]:
+    """Best score (without cur's emission), predecessor and route kind per candidate."""
+    cfg, net = m.config, m.net
+    dt = max(cur.t - prev.t, 1e-3)
+    gc = math.hypot(cur.x - prev.x, cur.y - prev.y)
+    noise = 3.0 * (prev.sigma + cur.sigma)
+    lmax = min(cfg.max_speed_mps * dt + noise, 2.0 * gc + cfg.max_detour_m)
+    inv_beta = 1.0 / (cfg.beta_m + cfg.beta_per_s * dt)
+    tol = cfg.reverse_tolerance_sigmas * max(prev.sigma, cur.sigma)
+    expect = -1.0
+    speed_scale = 0.0
+    if cfg.speed_weight > 0 and prev.speed is not None and cur.speed is not None:
+        # Speeds are instantaneous, so the implied route length is only a loose guide.
+        moving = max(cur.t - max(cur.depart, prev.t), 0.0)
+        expect = 0.5 * (prev.speed + cur.speed) * moving
+        speed_scale = cfg.speed_weight / (cfg.beta_m + 0.5 * expect + noise)
+    length, to, frm, rev = net.length, net.to, net.frm, net.reverse
+    wrong, dead = net.wrong_way, net.dead_end
+    ww, ut = cfg.wrong_way_penalty_m, cfg.u_turn_penalty_m
+    cur_edges, cur_offs = cur.edges, cur.offs
+    k = len(cur_edges)
+    best = [_NEG] * k
+    back = [-1] * k
+    kind = [SAME] * k
+    for i, ea in enumerate(prev.edges):
+        sa = prev_score[i]
+        if sa == _NEG:
+            continue
+        oa = prev.offs[i]
+        la = length[ea]
+        rest = la - oa
+        ra = rev[ea]
+        tree = None
+        for j in range(k):
+            eb = cur_edges[j]
+            ob = cur_offs[j]
+            if eb == ea and ob >= oa - tol:
+                # Moving on along the block; a fix slightly behind the previous one is
+                # noise (the vehicle stood or crawled), paid for by how far it slipped.
+                if ob >= oa:
+                    ln, pen = ob - oa, 0.0
+                else:
+                    ln, pen = 0.0, oa - ob
+                kd = SAME
+            else:
+                ln = math.inf
+                pen = 0.0
+                kd = ROUTED
+                if rest <= lmax:
+                    if tree is None:
+                        tree = net.tree(to[ea], lmax - rest + ww)
+                    hit = tree.get(frm[eb])
+                    if hit is not None:
+                        ln = rest + hit[1] + ob
+                        pen = hit[0] - hit[1]
+                        if wrong[eb] and eb != ea:
+                            pen += ww
+                        if eb == ra and hit[1] == 0.0 and not dead[ea]:
+                            pen += ut
+                if eb == ra:
+                    u, pb = u_turn_point(la, oa, length[eb], ob)
+                    l2 = 2.0 * u - oa - pb
+                    if l2 + ut < ln + pen:
+                        ln, pen, kd = l2, ut, U_TURN
+            if ln > lmax:
+                continue
+            s = sa - (abs(ln - gc) + pen) * inv_beta
+            if expect >= 0.0:
+                s -= abs(ln - expect) * speed_scale
+            if s > best[j]:
+                best[j] = s
+                back[j] = i
+                kind[j] = kd
+    return best, back, kind
