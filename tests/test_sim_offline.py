@@ -9,6 +9,7 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
+from app.offline_coverage import read_pings
 from app.sim_offline import main
 from tests.geo.geo_shared_data import shared_data
 
@@ -48,8 +49,9 @@ def test_writes_degraded_pings_the_coverage_cli_reads_and_a_truth_per_segment(
     assert {r["plow"] for r in rows} <= {"0", "1"}
     # 81 reporting slots per vehicle, about a tenth lost.
     assert 120 <= len(rows) <= 160
-    times = [datetime.fromisoformat(r["time"]).timestamp() for r in rows]
-    assert all((t - START) % 15 == 0 and 0 <= t - START <= 1200 for t in times)
+    parsed = read_pings(pings)
+    assert not parsed.bad and len(parsed.pings) == len(rows)
+    assert all((p.t - START) % 15 == 0 and 0 <= p.t - START <= 1200 for p in parsed.pings)
     assert [r["time"] for r in rows] == sorted(r["time"] for r in rows)  # a feed's order
 
     served = truth_rows(truth)
