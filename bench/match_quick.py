@@ -44,14 +44,26 @@ def sim_truth(fixes: Sequence[SimFix]) -> set[str]:
 
 
 def to_pings(fixes: Sequence[SimFix], *, speed: bool, plow: bool = False) -> list[Ping]:
-    return [Ping("truck", f.time.timestamp(), f.lon, f.lat,
-                 speed_mps=f.speed_mps if speed else None,
-                 heading_deg=f.heading_deg if speed else None,
-                 plow=f.plow if plow else None) for f in fixes]
+    return [
+        Ping(
+            "truck",
+            f.time.timestamp(),
+            f.lon,
+            f.lat,
+            speed_mps=f.speed_mps if speed else None,
+            heading_deg=f.heading_deg if speed else None,
+            plow=f.plow if plow else None,
+        )
+        for f in fixes
+    ]
 
 
-def score(result: dict[str, object], truth: set[str], lengths: dict[str, float],
-          ignore: set[str] = frozenset()) -> tuple[float, float, list[str], list[str]]:
+def score(
+    result: dict[str, object],
+    truth: set[str],
+    lengths: dict[str, float],
+    ignore: set[str] = frozenset(),
+) -> tuple[float, float, list[str], list[str]]:
     got = {sid for sid, c in result.items() if c.covered} - ignore  # type: ignore[attr-defined]
     truth = truth - ignore
     tp = sum(lengths[s] for s in got & truth)
@@ -60,8 +72,15 @@ def score(result: dict[str, object], truth: set[str], lengths: dict[str, float],
     return p, r, sorted(got - truth), sorted(truth - got)
 
 
-def run_sim(name: str, segs: list[Segment], minutes: float, seeds: Sequence[int],
-            intervals: Sequence[float], speed: bool, verbose: bool) -> None:
+def run_sim(
+    name: str,
+    segs: list[Segment],
+    minutes: float,
+    seeds: Sequence[int],
+    intervals: Sequence[float],
+    speed: bool,
+    verbose: bool,
+) -> None:
     graph = StreetGraph(segs)
     lengths = {s.source_id: s.length_m for s in segs}
     t = time.perf_counter()
@@ -72,8 +91,13 @@ def run_sim(name: str, segs: list[Segment], minutes: float, seeds: Sequence[int]
         n = 0
         el = 0.0
         for seed in seeds:
-            dense = drive(graph, random.Random(seed), duration_s=minutes * 60,
-                          interval_s=TRUTH_DT, start_time=T0)
+            dense = drive(
+                graph,
+                random.Random(seed),
+                duration_s=minutes * 60,
+                interval_s=TRUTH_DT,
+                start_time=T0,
+            )
             truth = sim_truth(dense)
             step = round(interval / TRUTH_DT)
             fixes = add_noise(dense[::step], random.Random(seed + 1000), 10.0)
@@ -91,20 +115,25 @@ def run_sim(name: str, segs: list[Segment], minutes: float, seeds: Sequence[int]
             fn_len += sum(lengths[s] for s in fns)
             if verbose:
                 print(f"   seed {seed}: P={p:.4f} R={r:.4f} fp={fps[:8]} fn={fns[:8]}")
-        print(f"  {interval:>4.0f} s: precision {tp / tot_p:.4f} recall {tp / tot_t:.4f} "
-              f"({n} pings, {n / el:,.0f} pings/s incl. Matcher build)")
+        print(
+            f"  {interval:>4.0f} s: precision {tp / tot_p:.4f} recall {tp / tot_t:.4f} "
+            f"({n} pings, {n / el:,.0f} pings/s incl. Matcher build)"
+        )
 
 
 def run_truth(track_id: str, intervals: Sequence[int], verbose: bool) -> None:
     base = DATA / "gps-truth"
-    segs = load_segments(base / f"{track_id}_network.geojson.gz", id_property="arc_id",
-                         oneway_default=True)
+    segs = load_segments(
+        base / f"{track_id}_network.geojson.gz", id_property="arc_id", oneway_default=True
+    )
     import gzip
     import json
+
     with gzip.open(base / f"{track_id}_network.geojson.gz", "rt") as fh:
         feats = json.load(fh)["features"]
-    truth = {str(f["properties"]["arc_id"]) for f in feats
-             if f["properties"]["on_ground_truth_route"]}
+    truth = {
+        str(f["properties"]["arc_id"]) for f in feats if f["properties"]["on_ground_truth_route"]
+    }
     lengths = {s.source_id: s.length_m for s in segs}
     with open(base / f"{track_id}_track.csv") as fh:
         rows = list(csv.DictReader(fh))
@@ -118,8 +147,10 @@ def run_truth(track_id: str, intervals: Sequence[int], verbose: bool) -> None:
         res = compute_coverage(segs, sub)
         el = time.perf_counter() - t
         p, r, fps, fns = score(res, truth, lengths)
-        print(f"  {track_id} {interval:>3d} s: precision {p:.4f} recall {r:.4f} "
-              f"({len(sub)} pings, {len(sub) / el:,.0f} pings/s)")
+        print(
+            f"  {track_id} {interval:>3d} s: precision {p:.4f} recall {r:.4f} "
+            f"({len(sub)} pings, {len(sub) / el:,.0f} pings/s)"
+        )
         if verbose:
             print(f"     fp={fps[:10]} fn={fns[:10]}")
 
@@ -131,8 +162,11 @@ def main() -> None:
     ap.add_argument("--intervals", type=float, nargs="*", default=[1, 5, 15, 30, 60])
     ap.add_argument("--no-speed", action="store_true")
     ap.add_argument("--town", default="krems.osm.gz")
-    ap.add_argument("--tracks", nargs="*", default=["00000046", "00000075", "00000095",
-                                                    "00000048", "00000039", "00000026"])
+    ap.add_argument(
+        "--tracks",
+        nargs="*",
+        default=["00000046", "00000075", "00000095", "00000048", "00000039", "00000026"],
+    )
     ap.add_argument("-v", action="store_true")
     a = ap.parse_args()
     if a.town != "none":

@@ -53,6 +53,7 @@ class MatchConfig:
     beta_per_s: float = 0.25  # longer intervals have legitimately longer detours
     max_speed_mps: float = 40.0  # faster implied routes are impossible
     max_detour_m: float = 400.0  # route may exceed 2x the straight line by this much
+    implausible_betas: float = 12.0  # routes off both length cues by more are impossible
     max_gap_s: float = 120.0  # a longer silence splits the track: no credit across
     lag: int = 8  # steps after which a step is final even if still ambiguous
     heading_weight: float = 2.5  # log-penalty for driving opposite to the heading is 2x
@@ -63,5 +64,5 @@ class MatchConfig:
     wrong_way_penalty_m: float = 150.0  # route cost of entering a one-way backwards
     u_turn_penalty_m: float = 30.0  # mid-block, or at a node that is not a dead end
     reverse_tolerance_sigmas: float = 3.0  # backward slip on one edge read as noise
-    speed_weight: float = 1.0  # 0 ignores reported speeds in transitions
+    speed_weight: float = 0.5  # mixture weight of the speed x time cue; 0 ignores speeds
     outlier_tolerance: int = 2  # consecutive unconnectable fixes before a split

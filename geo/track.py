@@ -56,11 +56,12 @@ class Track:
         self._cx = self._cy = 0.0  # mean of fixes since then (speedless stand-still test)
         self._cn = 0
         self._still_t: float | None = None  # last stationary fix since the ref
+        self._grp = [0.0, 0.0, 0.0, 0.0]  # sums of x, y, t, count of the fixes since
         self._anchor: Step | None = None  # last final step
         self._pending: list[Step] = []
         self._score: list[float] = []  # Viterbi scores of the newest step
         self._anc: list[tuple[int, ...]] = []  # its candidates' ancestors in _pending
-        self._fails = 0
+        self._held: list[Step] = []  # fixes no route reaches (outliers, or a split)
 
     # --- public ---------------------------------------------------------------------
 
@@ -74,7 +75,7 @@ class Track:
             return []
         m, cfg = self.m, self.m.config
         xs, ys = m.proj.to_xy([p.lon for p in pings], [p.lat for p in pings])
-        keep: list[tuple[Ping, float, float, float, bool]] = []
+        keep: list[tuple[Ping, tuple[float, float, float, float], bool]] = []
         for p, x, y in zip(pings, xs.tolist(), ys.tolist(), strict=True):
             self.stats.pings += 1
             if p.vehicle != self.vehicle:
@@ -89,18 +90,18 @@ class Track:
             split = p.t - self._last_t > cfg.max_gap_s and self._last_t > _NEG
             self._last_t = p.t
             if split:
-                self._ref = None
-            depart = self._admit(p, x, y)
-            if depart is not None:
-                keep.append((p, x, y, depart, split))
+                self._reset()
+            where = self._admit(p, x, y)
+            if where is not None:
+                keep.append((p, where, split))
         if not keep:
             return []
         sig = np.array([m.sigma(k[0].accuracy_m) for k in keep])
         hx, hy, hw = self._headings([k[0] for k in keep])
-        cands = m.candidates(np.array([k[1] for k in keep]), np.array([k[2] for k in keep]),
-                             sig, hx, hy, hw)
+        cands = m.candidates(np.array([k[1][0] for k in keep]),
+                             np.array([k[1][1] for k in keep]), sig, hx, hy, hw)
         out: list[Traversal] = []
-        for (p, x, y, depart, split), s, c in zip(keep, sig.tolist(), cands, strict=True):
+        for (p, where, split), s, c in zip(keep, sig.tolist(), cands, strict=True):
             if split:
                 self.stats.splits += 1
                 out += self._finish()
@@ -108,18 +109,28 @@ class Track:
                 self.stats.no_candidates += 1
                 continue
             self.stats.steps += 1
-            out += self._add(Step(p, x, y, s, depart, c))
+            out += self._add(Step(p, *where, s, c))
         return out
 
     def flush(self) -> list[Traversal]:
         """Finalise everything (end of input, or a silence the caller knows is long)."""
-        self._ref = None
+        self._reset()
         return self._finish()
+
+    def _reset(self) -> None:
+        self._ref = None
+        self._still_t = None
+        self._grp = [0.0, 0.0, 0.0, 0.0]
 
     # --- which fixes become steps ---------------------------------------------------
 
-    def _admit(self, p: Ping, x: float, y: float) -> float | None:
-        """Departure time if the fix becomes a step, None if it adds nothing."""
+    def _admit(self, p: Ping, x: float, y: float) -> tuple[float, float, float, float] | None:
+        """(x, y, t, departure time) of the step this fix completes, None if none.
+
+        A step stands for the moving fixes since the previous one: their mean position
+        and time. Dropping them instead would throw away exactly the evidence that
+        tells a street from a parallel one 15 m away.
+        """
         cfg = self.m.config
         state = (p.plow, p.spreader)
         head = None
@@ -132,8 +143,11 @@ class Track:
             sp = p.speed_mps
             if sp is not None and sp < cfg.stationary_speed_mps:
                 self.stats.stationary += 1
+                # Where it stopped is a step of its own, not averaged with where it
+                # will be once it drives on.
+                stop = self._close_group(self._depart(ref), ref[2])
                 self._still_t = p.t
-                return None
+                return stop
             turned = (head is not None and rhead is not None
                       and head[0] * rhead[0] + head[1] * rhead[1] < _TURN_COS)
             move = cfg.min_move_sigmas * self.m.sigma(p.accuracy_m)
@@ -142,23 +156,45 @@ class Track:
                 # (whose difference is mostly noise at 1 Hz).
                 if not turned and sp * (p.t - rt) < move and p.t - rt < cfg.max_skip_s:
                     self.stats.decimated += 1
+                    self._group(x, y, p.t)
                     return None
             else:
                 # No speed: moving only once clearly away from where the fixes have
                 # been gathering; their mean is steadier than any single noisy fix.
-                thr = 1.4 * move
+                thr = 0.8 * move
                 if not turned and math.hypot(x - self._cx, y - self._cy) < thr:
                     n = self._cn + 1
                     self._cx += (x - self._cx) / n
                     self._cy += (y - self._cy) / n
                     self._cn = n
                     self.stats.decimated += 1
+                    self._group(x, y, p.t)
                     return None
-        depart = self._still_t if self._still_t is not None else (ref[0] if ref else p.t)
+        depart = self._depart(ref) if ref is not None else p.t
         self._ref = (p.t, state, head)
         self._cx, self._cy, self._cn = x, y, 1
         self._still_t = None
-        return depart
+        self._group(x, y, p.t)
+        return self._close_group(depart, head)
+
+    def _depart(self, ref: tuple[float, object, object]) -> float:
+        return self._still_t if self._still_t is not None else ref[0]
+
+    def _close_group(self, depart: float, head: tuple[float, float] | None
+                     ) -> tuple[float, float, float, float] | None:
+        gx, gy, gt, gn = self._grp
+        if gn == 0:
+            return None
+        self._grp = [0.0, 0.0, 0.0, 0.0]
+        self._ref = (gt / gn, self._ref[1], head) if self._ref is not None else None
+        return gx / gn, gy / gn, gt / gn, depart
+
+    def _group(self, x: float, y: float, t: float) -> None:
+        g = self._grp
+        g[0] += x
+        g[1] += y
+        g[2] += t
+        g[3] += 1.0
 
     def _headings(self, pings: Sequence[Ping]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         cfg = self.m.config
@@ -183,13 +219,18 @@ class Track:
         score, back, kind = transition(self.m, prev, self._score, step)
         if max(score) == _NEG:
             self.stats.outliers += 1
-            self._fails += 1
-            if self._fails < self.m.config.outlier_tolerance:
+            self._held.append(step)
+            if len(self._held) < self.m.config.outlier_tolerance:
                 return []  # skip this fix, keep the chain
-            # Persistently unreachable: off the map, or a road the map lacks.
+            # Persistently unreachable: off the map, or a road the map lacks. Split,
+            # and the held fixes start the new chain rather than being lost.
             self.stats.splits += 1
-            return self._finish() + self._start(step)
-        self._fails = 0
+            held, self._held = self._held, []
+            out = self._finish() + self._start(held[0])
+            for h in held[1:]:
+                out += self._add(h)
+            return out
+        self._held = []
         emis = step.emis
         self._score = [s + e if s > _NEG else _NEG for s, e in zip(score, emis, strict=True)]
         anc = self._anc
@@ -203,7 +244,7 @@ class Track:
         self._pending = [step]
         self._score = list(step.emis)
         self._anc = [(j,) for j in range(len(step.edges))]
-        self._fails = 0
+        self._held = []
         return self._commit_ready()
 
     def _commit_ready(self) -> list[Traversal]:
@@ -259,5 +300,5 @@ class Track:
         self._anchor = None
         self._pending = []
         self._score, self._anc = [], []
-        self._fails = 0
+        self._held = []
         return out

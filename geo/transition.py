@@ -24,9 +24,9 @@ class Step:
     __slots__ = ("back", "chosen", "conf", "depart", "edges", "emis", "kind", "offs",
                  "plow", "sigma", "speed", "spreader", "t", "x", "y")
 
-    def __init__(self, p: Ping, x: float, y: float, sigma: float, depart: float,
+    def __init__(self, p: Ping, x: float, y: float, t: float, depart: float, sigma: float,
                  cands: tuple[list[int], list[float], list[float]]) -> None:
-        self.t, self.x, self.y, self.sigma = p.t, x, y, sigma
+        self.t, self.x, self.y, self.sigma = t, x, y, sigma
         self.speed, self.plow, self.spreader = p.speed_mps, p.plow, p.spreader
         self.depart = depart  # when it started moving towards this fix
         self.edges, self.offs, self.emis = cands  # directed edge, offset on it, log-emission
@@ -58,13 +58,21 @@ def transition(
     lmax = min(cfg.max_speed_mps * dt + noise, 2.0 * gc + cfg.max_detour_m)
     inv_beta = 1.0 / (cfg.beta_m + cfg.beta_per_s * dt)
     tol = cfg.reverse_tolerance_sigmas * max(prev.sigma, cur.sigma)
+    # With reported speeds the route length should also be near speed x time. That
+    # is the only cue that tells a loop round a turning circle from a U-turn, but
+    # speeds are instantaneous (a plow stops at lights), so it enters as the second
+    # half of a mixture: a route explained by either cue is plausible.
     expect = -1.0
-    speed_scale = 0.0
+    inv_beta_v = mix_gc = mix_v = 0.0
     if cfg.speed_weight > 0 and prev.speed is not None and cur.speed is not None:
-        # Speeds are instantaneous, so the implied route length is only a loose guide.
         moving = max(cur.t - max(cur.depart, prev.t), 0.0)
         expect = 0.5 * (prev.speed + cur.speed) * moving
-        speed_scale = cfg.speed_weight / (cfg.beta_m + 0.5 * expect + noise)
+        inv_beta_v = 1.0 / (cfg.beta_m + cfg.beta_per_s * dt + 0.1 * expect)
+        mix_gc = math.log(1.0 - cfg.speed_weight)
+        mix_v = math.log(cfg.speed_weight)
+    # A route this much longer than both cues is not a detour but a sign that the
+    # vehicle used a road the map lacks: better no route (a split) than a made-up one.
+    implausible = cfg.implausible_betas
     length, to, frm, rev = net.length, net.to, net.frm, net.reverse
     wrong, dead = net.wrong_way, net.dead_end
     ww, ut = cfg.wrong_way_penalty_m, cfg.u_turn_penalty_m
@@ -111,13 +119,26 @@ def transition(
                 if eb == ra:
                     u, pb = u_turn_point(la, oa, length[eb], ob)
                     l2 = 2.0 * u - oa - pb
-                    if l2 + ut < ln + pen:
-                        ln, pen, kd = l2, ut, U_TURN
+                    # Into a dead end, turning at its end is what vehicles do (that is
+                    # why they went in); sparse fixes rarely catch the very end.
+                    p2 = ut * 3.0 if dead[ea] else ut
+                    if l2 + p2 < ln + pen:
+                        ln, pen, kd = l2, p2, U_TURN
             if ln > lmax:
                 continue
-            s = sa - (abs(ln - gc) + pen) * inv_beta
+            miss_gc = abs(ln - gc) * inv_beta
             if expect >= 0.0:
-                s -= abs(ln - expect) * speed_scale
+                miss_v = abs(ln - expect) * inv_beta_v
+                if miss_gc > implausible and miss_v > implausible:
+                    continue
+                g = mix_gc - miss_gc
+                v = mix_v - miss_v
+                s = sa - pen * inv_beta + (g + math.log1p(math.exp(v - g)) if g > v
+                                           else v + math.log1p(math.exp(g - v)))
+            else:
+                if miss_gc > implausible:
+                    continue
+                s = sa - miss_gc - pen * inv_beta
             if s > best[j]:
                 best[j] = s
                 back[j] = i
