@@ -13,6 +13,7 @@ the block and credit streets nobody drove.
 from __future__ import annotations
 
 import heapq
+import math
 from collections import OrderedDict
 from collections.abc import Sequence
 
@@ -32,7 +33,7 @@ class RoutingNet:
         seg_lengths: Sequence[float],
         *,
         wrong_way_penalty_m: float,
-        cache_trees: int = 4096,
+        cache_searches: int = 8192,
     ) -> None:
         graph = StreetGraph(segments)
         seg_index = {s.source_id: i for i, s in enumerate(segments)}
@@ -70,8 +71,8 @@ class RoutingNet:
             not any(not self.wrong_way[x] and self.to[x] != self.frm[e] for x in self.out[n])
             for e, n in enumerate(self.to)
         ]
-        self._trees: OrderedDict[int, tuple[float, Tree]] = OrderedDict()
-        self._cache_trees = cache_trees
+        self._searches: OrderedDict[int, Search] = OrderedDict()
+        self._cache_size = cache_searches
 
     def _add(self, seg: int, fwd: bool, wrong: bool, a: int, b: int, length: float,
              penalty: float) -> None:
@@ -118,56 +119,73 @@ class RoutingNet:
     def edge_count(self) -> int:
         return len(self.seg)
 
-    def tree(self, source: int, bound: float) -> Tree:
-        """Shortest routes (by cost) from ``source`` to every node within ``bound``.
+    def search(self, source: int) -> Search:
+        """The (cached, resumable) shortest-route search from ``source``."""
+        found = self._searches.get(source)
+        if found is None:
+            found = self._searches[source] = Search(self, source)
+            if len(self._searches) > self._cache_size:
+                self._searches.popitem(last=False)
+        else:
+            self._searches.move_to_end(source)
+        return found
 
-        Cached per source node; a later request with a larger bound regrows the tree
-        (doubling, so a node's tree is rebuilt only a few times).
+    def path(self, source: int, target: int, bound: float) -> list[int]:
+        """Edges of the shortest route ``source`` -> ``target`` (empty if same node).
+
+        Normally answered from the search the transition just ran; ``bound`` (a route
+        cost known to reach the target) only matters if that was evicted.
         """
-        hit = self._trees.get(source)
-        if hit is not None:
-            if hit[0] >= bound:
-                self._trees.move_to_end(source)
-                return hit[1]
-            bound = max(bound, 2.0 * hit[0])
-        tree = self._dijkstra(source, bound)
-        self._trees[source] = (bound, tree)
-        self._trees.move_to_end(source)
-        if len(self._trees) > self._cache_trees:
-            self._trees.popitem(last=False)
-        return tree
+        search = self.search(source)
+        if search.reach(target, bound) is None:
+            raise ValueError(f"node {target} not reachable from {source} within {bound} m")
+        done, frm = search.done, self.frm
+        edges: list[int] = []
+        node = target
+        while node != source:
+            via = done[node][2]
+            edges.append(via)
+            node = frm[via]
+        edges.reverse()
+        return edges
 
-    def _dijkstra(self, source: int, bound: float) -> Tree:
-        out, to, cost, length = self.out, self.to, self.cost, self.length
-        done: Tree = {}
-        best: dict[int, float] = {source: 0.0}
-        heap: list[tuple[float, float, int, int]] = [(0.0, 0.0, source, -1)]
-        while heap:
-            c, ln, node, via = heapq.heappop(heap)
+
+class Search:
+    """Dijkstra from one node, expanded only as far as the queries so far needed.
+
+    A transition asks for routes to a handful of nodes usually a block or two away;
+    growing a full tree to the worst-case bound would settle hundreds of nodes for
+    nothing. The heap is kept, so a later, farther query resumes where this stopped.
+    """
+
+    __slots__ = ("best", "done", "heap", "net")
+
+    def __init__(self, net: RoutingNet, source: int) -> None:
+        self.net = net
+        self.done: Tree = {}
+        self.best: dict[int, float] = {source: 0.0}
+        self.heap: list[tuple[float, float, int, int]] = [(0.0, 0.0, source, -1)]
+
+    def reach(self, target: int, bound: float) -> tuple[float, float, int] | None:
+        """(cost, length, last edge) of the best route to ``target``, if cost <= bound."""
+        hit = self.done.get(target)
+        if hit is not None:
+            return hit
+        heap, done, best = self.heap, self.done, self.best
+        net = self.net
+        out, to, cost, length = net.out, net.to, net.cost, net.length
+        pop, push = heapq.heappop, heapq.heappush
+        while heap and heap[0][0] <= bound:
+            c, ln, node, via = pop(heap)
             if node in done:
                 continue
             done[node] = (c, ln, via)
             for e in out[node]:
                 nxt = to[e]
                 nc = c + cost[e]
-                if nc <= bound and nc < best.get(nxt, bound + 1.0) and nxt not in done:
+                if nc < best.get(nxt, math.inf) and nxt not in done:
                     best[nxt] = nc
-                    heapq.heappush(heap, (nc, ln + length[e], nxt, e))
-        return done
-
-    def path(self, source: int, target: int, bound: float) -> list[int]:
-        """Edges of the shortest route ``source`` -> ``target`` (empty if same node).
-
-        Normally answered from the tree the transition search just used; ``bound``
-        (a route cost known to reach the target) only matters if it was evicted.
-        """
-        hit = self._trees.get(source)
-        tree = hit[1] if hit is not None and target in hit[1] else self.tree(source, bound)
-        edges: list[int] = []
-        node = target
-        while node != source:
-            _, _, via = tree[node]
-            edges.append(via)
-            node = self.frm[via]
-        edges.reverse()
-        return edges
+                    push(heap, (nc, ln + length[e], nxt, e))
+            if node == target:
+                return done[node]
+        return None

@@ -73,6 +73,10 @@ def transition(
     # A route this much longer than both cues is not a detour but a sign that the
     # vehicle used a road the map lacks: better no route (a split) than a made-up one.
     implausible = cfg.implausible_betas
+    reach = gc + implausible / inv_beta
+    if expect >= 0.0:
+        reach = max(reach, expect + implausible / inv_beta_v)
+    lmax = min(lmax, reach)
     length, to, frm, rev = net.length, net.to, net.frm, net.reverse
     wrong, dead = net.wrong_way, net.dead_end
     ww, ut = cfg.wrong_way_penalty_m, cfg.u_turn_penalty_m
@@ -89,7 +93,7 @@ def transition(
         la = length[ea]
         rest = la - oa
         ra = rev[ea]
-        tree = None
+        search = None
         for j in range(k):
             eb = cur_edges[j]
             ob = cur_offs[j]
@@ -106,9 +110,9 @@ def transition(
                 pen = 0.0
                 kd = ROUTED
                 if rest <= lmax:
-                    if tree is None:
-                        tree = net.tree(to[ea], lmax - rest + ww)
-                    hit = tree.get(frm[eb])
+                    if search is None:
+                        search = net.search(to[ea])
+                    hit = search.reach(frm[eb], lmax - rest - ob + ww)
                     if hit is not None:
                         ln = rest + hit[1] + ob
                         pen = hit[0] - hit[1]
