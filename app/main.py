@@ -12,7 +12,7 @@ from fastapi.responses import PlainTextResponse
 from prometheus_client import CollectorRegistry, Gauge, generate_latest
 from prometheus_client.core import CounterMetricFamily
 
-from app import errors
+from app import errors, public_app
 from app.api import live_ws, pages, towns
 from app.db import create_pool
 from app.deps import HubDep, PoolDep
@@ -51,6 +51,7 @@ def create_app(settings: Settings) -> FastAPI:
     errors.install(app)
     app.include_router(towns.router)
     app.include_router(live_ws.router)
+    public_app.install(app, settings)  # residents' map, tiles, search, reports, dispatch
     _ops_routes(app)
     pages.mount(app, settings.server)
     app.add_middleware(LimitRequestSize, max_bytes=settings.server.max_request_bytes)
