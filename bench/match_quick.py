@@ -1,179 +1,168 @@
-"""Quick accuracy and speed check of geo.coverage.compute_coverage on real data.
+"""Quick accuracy and speed check of the matcher while tuning it (seconds, not minutes).
 
-Simulated plow drives on real OSM networks (truth from the simulator) and the real
-1 Hz car tracks of the Kubička et al. map-matching benchmark (truth: the arcs the car
-drove), subsampled to sparser intervals. Prints length-weighted precision/recall of
-"serviced" blocks and pings per second of the offline path on one core.
+Same truth and same pings as ``bench/coverage.py`` (``geo.truth``, ``app.sim_offline``),
+without fastmm, on the networks and intervals you name. Prints length-weighted
+precision/recall of serviced blocks and pings/s of the run once the network is set up.
 
-    .venv/bin/python bench/match_quick.py [--minutes 60] [--seeds 1 2 3] [--no-speed]
+    .venv/bin/python -m bench.match_quick                      # Krems + 6 tracks
+    .venv/bin/python -m bench.match_quick --towns krems porto --intervals 15 60 -v
+    .venv/bin/python -m bench.match_quick --set beta_m=6 --set lag=12   # try a config
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
-import random
-import sys
+import gzip
+import json
 import time
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from dataclasses import fields
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
+from app.sim_offline import degrade_fleet, simulate_fleet
 from app.streets.load import load_segments
-from geo.coverage import compute_coverage
+from geo.coverage import CoverageBook
 from geo.graph import StreetGraph
-from geo.match import Matcher, Ping
+from geo.match import MatchConfig, Matcher, Ping
 from geo.network import Segment
-from geo.simulate import SimFix, add_noise, drive
+from geo.simulate import SimFix
+from geo.truth import TrueCoverage, route_truth, simulated_truth
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-T0 = datetime(2025, 1, 15, 4, 30, tzinfo=UTC)
-TRUTH_DT = 0.25  # dense simulation step from which the truth is read
+TOWNS = {"krems": "krems.osm.gz", "north-bayreuth": "north-bayreuth.osm.gz",
+         "andorra": "andorra.osm.pbf", "baltimore": "baltimore.osm.pbf",
+         "boston-downtown": "boston-downtown.osm.pbf", "porto": "porto.osm.pbf"}
+TRACKS = ("00000046", "00000075", "00000095", "00000048", "00000039", "00000026")
 
 
-def sim_truth(fixes: Sequence[SimFix]) -> set[str]:
-    """Blocks the simulated truck drove completely (every block but the last, which it
-    was still on when the drive ended)."""
-    runs: list[str] = []
+class Tally:
+    def __init__(self) -> None:
+        self.hit = self.said = self.true = 0.0
+        self.pings = 0
+        self.secs = 0.0
+        self.misses: list[str] = []
+        self.extras: list[str] = []
+
+    def add(self, covered: set[str], truth: dict[str, TrueCoverage], n: int, s: float) -> None:
+        for sid, t in truth.items():
+            if t.serviced is None:
+                continue
+            if sid in covered:
+                self.said += t.length_m
+                if t.serviced:
+                    self.hit += t.length_m
+                else:
+                    self.extras.append(sid)
+            if t.serviced:
+                self.true += t.length_m
+                if sid not in covered:
+                    self.misses.append(sid)
+        self.pings += n
+        self.secs += s
+
+    def line(self) -> str:
+        p = self.hit / self.said if self.said else 1.0
+        r = self.hit / self.true if self.true else 1.0
+        return f"P {p:.4f}  R {r:.4f}  {self.pings:6d} pings {self.pings / self.secs:8,.0f}/s"
+
+
+def run(matcher: Matcher, segments: Sequence[Segment], pings: list[Ping]) -> tuple[set[str], float]:
+    t0 = time.perf_counter()
+    book = CoverageBook(segments)
+    by: dict[str, list[Ping]] = {}
+    for p in pings:
+        by.setdefault(p.vehicle, []).append(p)
+    for v in sorted(by):
+        track = matcher.track(v)
+        book.add(track.push_many(sorted(by[v], key=lambda p: p.t)))
+        book.add(track.flush())
+    covered = {sid for sid, c in book.result().items() if c.covered}
+    return covered, time.perf_counter() - t0
+
+
+def sim_pings(fixes: dict[str, list[SimFix]], noise: float, sensors: bool) -> list[Ping]:
+    return [Ping(v, f.time.timestamp(), f.lon, f.lat, f.speed_mps, f.heading_deg, noise, f.plow)
+            if sensors else Ping(v, f.time.timestamp(), f.lon, f.lat)
+            for v, seq in fixes.items() for f in seq]
+
+
+def every(fixes: list[Ping], every_s: float) -> list[Ping]:
+    """``geo.degrade.subsample`` for pings (keeps each first fix every_s after the last)."""
+    out: list[Ping] = []
     for f in fixes:
-        if not runs or runs[-1] != f.source_id:
-            runs.append(f.source_id)
-    return set(runs[:-1]) - {runs[-1]}
+        if not out or f.t - out[-1].t >= every_s - 1e-6:
+            out.append(f)
+    return out
 
 
-def to_pings(fixes: Sequence[SimFix], *, speed: bool, plow: bool = False) -> list[Ping]:
-    return [
-        Ping(
-            "truck",
-            f.time.timestamp(),
-            f.lon,
-            f.lat,
-            speed_mps=f.speed_mps if speed else None,
-            heading_deg=f.heading_deg if speed else None,
-            plow=f.plow if plow else None,
-        )
-        for f in fixes
-    ]
-
-
-def score(
-    result: dict[str, object],
-    truth: set[str],
-    lengths: dict[str, float],
-    ignore: set[str] = frozenset(),
-) -> tuple[float, float, list[str], list[str]]:
-    got = {sid for sid, c in result.items() if c.covered} - ignore  # type: ignore[attr-defined]
-    truth = truth - ignore
-    tp = sum(lengths[s] for s in got & truth)
-    p = tp / sum(lengths[s] for s in got) if got else 1.0
-    r = tp / sum(lengths[s] for s in truth) if truth else 1.0
-    return p, r, sorted(got - truth), sorted(truth - got)
-
-
-def run_sim(
-    name: str,
-    segs: list[Segment],
-    minutes: float,
-    seeds: Sequence[int],
-    intervals: Sequence[float],
-    speed: bool,
-    verbose: bool,
-) -> None:
-    graph = StreetGraph(segs)
-    lengths = {s.source_id: s.length_m for s in segs}
-    t = time.perf_counter()
-    Matcher(segs)
-    print(f"{name}: {len(segs)} segments, Matcher built in {time.perf_counter() - t:.2f} s")
-    for interval in intervals:
-        tp = fp_len = fn_len = tot_p = tot_t = 0.0
-        n = 0
-        el = 0.0
-        for seed in seeds:
-            dense = drive(
-                graph,
-                random.Random(seed),
-                duration_s=minutes * 60,
-                interval_s=TRUTH_DT,
-                start_time=T0,
-            )
-            truth = sim_truth(dense)
-            step = round(interval / TRUTH_DT)
-            fixes = add_noise(dense[::step], random.Random(seed + 1000), 10.0)
-            pings = to_pings(fixes, speed=speed)
-            t = time.perf_counter()
-            res = compute_coverage(segs, pings)
-            el += time.perf_counter() - t
-            n += len(pings)
-            p, r, fps, fns = score(res, truth, lengths)
-            got = {s for s, c in res.items() if c.covered}
-            tp += sum(lengths[s] for s in got & truth)
-            tot_p += sum(lengths[s] for s in got)
-            tot_t += sum(lengths[s] for s in truth)
-            fp_len += sum(lengths[s] for s in fps)
-            fn_len += sum(lengths[s] for s in fns)
+def towns(names: Sequence[str], intervals: Sequence[int], cfg: MatchConfig, noise: float,
+          minutes: float, vehicles: int, sensors: bool, verbose: bool) -> None:
+    for name in names:
+        segments = load_segments(DATA / "osm" / TOWNS[name])
+        graph = StreetGraph(segments)
+        t0 = time.perf_counter()
+        matcher = Matcher(segments, cfg)
+        print(f"{name}: {len(segments)} blocks, set-up {time.perf_counter() - t0:.2f} s")
+        dense, _ = simulate_fleet(graph, vehicles=vehicles, duration_s=minutes * 60,
+                                  interval_s=1.0, seed=7)
+        truth = simulated_truth(graph, dense)
+        for k, iv in enumerate(intervals):
+            sparse = {v: f[::iv] for v, f in dense.items()}
+            pings = sim_pings(degrade_fleet(sparse, seed=7000 + k, noise_m=noise), noise,
+                              sensors)
+            tally = Tally()
+            covered, secs = run(matcher, segments, pings)
+            tally.add(covered, truth, len(pings), secs)
+            print(f"  {iv:3d} s  {tally.line()}")
             if verbose:
-                print(f"   seed {seed}: P={p:.4f} R={r:.4f} fp={fps[:8]} fn={fns[:8]}")
-        print(
-            f"  {interval:>4.0f} s: precision {tp / tot_p:.4f} recall {tp / tot_t:.4f} "
-            f"({n} pings, {n / el:,.0f} pings/s incl. Matcher build)"
-        )
+                print(f"        extra {tally.extras[:12]}\n        missed {tally.misses[:12]}")
 
 
-def run_truth(track_id: str, intervals: Sequence[int], verbose: bool) -> None:
-    base = DATA / "gps-truth"
-    segs = load_segments(
-        base / f"{track_id}_network.geojson.gz", id_property="arc_id", oneway_default=True
-    )
-    import gzip
-    import json
-
-    with gzip.open(base / f"{track_id}_network.geojson.gz", "rt") as fh:
-        feats = json.load(fh)["features"]
-    truth = {
-        str(f["properties"]["arc_id"]) for f in feats if f["properties"]["on_ground_truth_route"]
-    }
-    lengths = {s.source_id: s.length_m for s in segs}
-    with open(base / f"{track_id}_track.csv") as fh:
-        rows = list(csv.DictReader(fh))
-    fixes = [Ping("car", float(r["t_rel_s"]), float(r["lon"]), float(r["lat"])) for r in rows]
-    for interval in intervals:
-        sub: list[Ping] = []
-        for f in fixes:
-            if not sub or f.t - sub[-1].t >= interval - 1e-6:
-                sub.append(f)
-        t = time.perf_counter()
-        res = compute_coverage(segs, sub)
-        el = time.perf_counter() - t
-        p, r, fps, fns = score(res, truth, lengths)
-        print(
-            f"  {track_id} {interval:>3d} s: precision {p:.4f} recall {r:.4f} "
-            f"({len(sub)} pings, {len(sub) / el:,.0f} pings/s)"
-        )
-        if verbose:
-            print(f"     fp={fps[:10]} fn={fns[:10]}")
+def tracks(ids: Sequence[str], intervals: Sequence[int], cfg: MatchConfig,
+           verbose: bool) -> None:
+    tallies = {iv: Tally() for iv in intervals}
+    for tid in ids:
+        net = DATA / "gps-truth" / f"{tid}_network.geojson.gz"
+        segments = load_segments(net, id_property="arc_id", oneway_default=True)
+        with gzip.open(net) as fh:
+            route = {str(f["properties"]["arc_id"]) for f in json.load(fh)["features"]
+                     if f["properties"]["on_ground_truth_route"]}
+        with (DATA / "gps-truth" / f"{tid}_track.csv").open() as fh:
+            fixes = [Ping("car", float(r["t_rel_s"]), float(r["lon"]), float(r["lat"]))
+                     for r in csv.DictReader(fh)]
+        truth = route_truth(segments, route, [(f.lon, f.lat) for f in fixes])
+        matcher = Matcher(segments, cfg)
+        for iv in intervals:
+            kept = every(fixes, iv)
+            one = Tally()
+            covered, secs = run(matcher, segments, kept)
+            one.add(covered, truth, len(kept), secs)
+            tallies[iv].add(covered, truth, len(kept), secs)
+            if verbose:
+                print(f"  {tid} {iv:3d} s  {one.line()}  extra {one.extras[:6]} "
+                      f"missed {one.misses[:6]}")
+    for iv, t in tallies.items():
+        print(f"  tracks {iv:3d} s  {t.line()}")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--minutes", type=float, default=60)
-    ap.add_argument("--seeds", type=int, nargs="*", default=[1, 2])
-    ap.add_argument("--intervals", type=float, nargs="*", default=[1, 5, 15, 30, 60])
-    ap.add_argument("--no-speed", action="store_true")
-    ap.add_argument("--town", default="krems.osm.gz")
-    ap.add_argument(
-        "--tracks",
-        nargs="*",
-        default=["00000046", "00000075", "00000095", "00000048", "00000039", "00000026"],
-    )
+    ap.add_argument("--towns", nargs="*", default=["krems"])
+    ap.add_argument("--tracks", nargs="*", default=list(TRACKS))
+    ap.add_argument("--intervals", type=int, nargs="*", default=[1, 5, 15, 30, 60])
+    ap.add_argument("--noise", type=float, default=10.0)
+    ap.add_argument("--minutes", type=float, default=60.0)
+    ap.add_argument("--vehicles", type=int, default=3)
+    ap.add_argument("--no-sensors", action="store_true")
+    ap.add_argument("--set", action="append", default=[], help="MatchConfig field=value")
     ap.add_argument("-v", action="store_true")
     a = ap.parse_args()
-    if a.town != "none":
-        segs = load_segments(DATA / "osm" / a.town)
-        run_sim(a.town, segs, a.minutes, a.seeds, a.intervals, not a.no_speed, a.v)
-    for tid in a.tracks:
-        run_truth(tid, [1, 5, 15, 30, 60], a.v)
+    kinds = {f.name: type(getattr(MatchConfig(), f.name)) for f in fields(MatchConfig)}
+    overrides = {k: kinds[k](v) for k, v in (s.split("=", 1) for s in a.set)}
+    cfg = MatchConfig(**overrides)
+    towns(a.towns, a.intervals, cfg, a.noise, a.minutes, a.vehicles, not a.no_sensors, a.v)
+    tracks(a.tracks, a.intervals, cfg, a.v)
 
 
 if __name__ == "__main__":
