@@ -64,7 +64,8 @@ class Tally:
     def line(self) -> str:
         p = self.hit / self.said if self.said else 1.0
         r = self.hit / self.true if self.true else 1.0
-        return f"P {p:.4f}  R {r:.4f}  {self.pings:6d} pings {self.pings / self.secs:8,.0f}/s"
+        rate = self.pings / max(self.secs, 1e-9)
+        return f"P {p:.4f}  R {r:.4f}  {self.pings:6d} pings {rate:8,.0f}/s"
 
 
 def run(matcher: Matcher, segments: Sequence[Segment], pings: list[Ping]) -> tuple[set[str], float]:

@@ -3,11 +3,12 @@
 Times between two fixes are interpolated along the route by distance, from the
 moment the vehicle left (a stop at a light or depot is not smeared over the blocks).
 When the blade or spreader state differs between the two fixes the change is placed
-half-way along the route: either end is equally likely, and half-way errs by least.
+at the intersection nearest half-way along the route (see ``_switch_point``).
 """
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING
 
 from geo.matchtypes import Traversal
@@ -44,6 +45,23 @@ def pieces(m: Matcher, a: Step, b: Step) -> list[Piece]:
     return [p for p in ((ea, oa, u), (eb, max(ub, 0.0), ob)) if p[2] > p[1]]
 
 
+def _switch_point(route: list[Piece], total: float) -> float:
+    """Where along the route the blade/spreader state changed, in metres from its start.
+
+    Operators lower or raise the blade where they turn into a street, so the change is
+    put at the intersection nearest the middle of the route; only a route that stays
+    on one block gets the bare middle (either end being equally likely).
+    """
+    best = 0.5 * total
+    done = 0.0
+    gap = math.inf
+    for _, o1, o2 in route[:-1]:
+        done += o2 - o1
+        if abs(done - 0.5 * total) < gap:
+            best, gap = done, abs(done - 0.5 * total)
+    return best
+
+
 def traversals(m: Matcher, vehicle: str, a: Step, b: Step) -> list[Traversal]:
     route = pieces(m, a, b)
     total = sum(p[2] - p[1] for p in route)
@@ -54,7 +72,7 @@ def traversals(m: Matcher, vehicle: str, a: Step, b: Step) -> list[Traversal]:
     speed = (b.t - t0) / total  # seconds per metre
     conf = min(a.conf, b.conf)
     same_state = a.plow == b.plow and a.spreader == b.spreader
-    half = 0.5 * total
+    half = 0.5 * total if same_state else _switch_point(route, total)
     out: list[Traversal] = []
     done = 0.0
     for e, o1, o2 in route:
