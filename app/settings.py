@@ -62,6 +62,9 @@ class IngestSettings(BaseSettings):
     # registers the vehicle; set false to quarantine such pings as unknown_vehicle.
     auto_register_vehicles: bool = True
     metrics_port: int | None = None
+    # Test-only: "exit_before_commit:N" or "exit_after_commit:N" makes the worker exit
+    # abruptly at that point of its N-th batch, as a crash would.
+    fault_injection: str | None = None
 
 
 class CoverageSettings(BaseSettings):

@@ -96,6 +96,10 @@ class MqttSource:
         self.client.disconnect()
         self.client.loop_stop()
 
+    def publish(self, topic: str, payload: bytes, *, retain: bool = False) -> None:
+        """QoS 1; paho queues it while disconnected and sends it on reconnect."""
+        self.client.publish(topic, payload, qos=1, retain=retain)
+
     def ack(self, deliveries: Iterable[Delivery]) -> int:
         """Acknowledge committed messages; returns how many were sent."""
         sent = 0

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 
 import asyncpg
 from prometheus_client import start_http_server
@@ -16,7 +17,9 @@ from prometheus_client import start_http_server
 from app.db import create_pool
 from app.migrate import MigrationError
 from app.settings import Settings
+from ingest import acks
 from ingest.metrics import IngestMetrics
+from ingest.model import Batch
 from ingest.mqtt import Delivery, MqttSource
 from ingest.pipeline import Pipeline, is_transient
 
@@ -30,6 +33,7 @@ class Ingester:
         self.pipeline = Pipeline(settings.ingest, self.metrics,
                                  topic_prefix=settings.mqtt.topic_prefix)
         self._stop = asyncio.Event()
+        self._batches = 0
 
     def stop(self) -> None:
         self._stop.set()
@@ -80,10 +84,12 @@ class Ingester:
         self.metrics.queue_depth.set(source.queue.qsize())
         messages = [d.message for d in deliveries]
         delay = 0.2
+        self._batches += 1
+        self._fault("exit_before_commit")
         while True:
             try:
                 with self.metrics.batch_seconds.time():
-                    await self.pipeline.process(pool, messages)
+                    batch = await self.pipeline.process(pool, messages)
                 break
             except Exception as exc:
                 if not is_transient(exc):
@@ -95,7 +101,35 @@ class Ingester:
                             type(exc).__name__, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 10.0)
+        self._fault("exit_after_commit")
         source.ack(deliveries)
+        await self._acknowledge_end_to_end(pool, source, batch)
+
+    async def _acknowledge_end_to_end(
+        self, pool: asyncpg.Pool, source: MqttSource, batch: Batch
+    ) -> None:
+        prefix = self.settings.mqtt.topic_prefix
+        try:
+            async with pool.acquire() as conn:
+                for town, vehicle in sorted(acks.vehicles_to_ack(batch)):
+                    ack = await acks.advance(conn, town, vehicle)
+                    if ack is not None:
+                        source.publish(f"{prefix}/{town}/{vehicle}/ack", ack.payload(),
+                                       retain=True)
+        except Exception as exc:
+            if not is_transient(exc):
+                raise
+            # The fixes are committed; the device re-sends what it has not seen
+            # acknowledged, and that batch acknowledges it.
+            log.warning("end-to-end acks not sent: %s", type(exc).__name__)
+
+    def _fault(self, point: str) -> None:
+        """Test-only fault injection (PLOWSHARE_INGEST_FAULT_INJECTION=<point>:<batch>):
+        exit abruptly at a chosen point of a chosen batch, as a crash would."""
+        spec = self.settings.ingest.fault_injection
+        if spec and spec == f"{point}:{self._batches}":
+            log.error("fault injection: exiting at %s of batch %d", point, self._batches)
+            os._exit(70)
 
 
 async def _connect_with_retry(settings: Settings) -> asyncpg.Pool:
