@@ -2,7 +2,9 @@
 
 Production brokers get the same settings (see docker/mosquitto.conf): persistence on and
 saved often, and a per-client queue far above Mosquitto's default of 1000 messages, past
-which it drops QoS 1 messages for an offline client *silently*.
+which it drops QoS 1 messages for an offline client *silently*. Optionally, as in
+production: device accounts through the dynamic-security plugin (anonymous clients
+refused) and a TLS-only listener.
 """
 
 from __future__ import annotations
@@ -17,6 +19,27 @@ from pathlib import Path
 
 # Enough for ~8 hours of 1 Hz fixes for one vehicle while the ingester is down.
 MAX_QUEUED_MESSAGES = 100_000
+MESSAGE_SIZE_LIMIT = 1_048_576
+# Debian's multiarch path first; a bare name lets the dynamic loader search its own paths
+# (the eclipse-mosquitto image keeps the plugin in /usr/lib).
+_DYNSEC_PLUGINS = ("/usr/lib/x86_64-linux-gnu/mosquitto_dynamic_security.so",
+                   "/usr/lib/aarch64-linux-gnu/mosquitto_dynamic_security.so",
+                   "/usr/lib/mosquitto_dynamic_security.so")
+
+
+def dynsec_plugin() -> str:
+    return next((p for p in _DYNSEC_PLUGINS if Path(p).exists()),
+                "mosquitto_dynamic_security.so")
+
+
+@dataclass(frozen=True)
+class TlsFiles:
+    """PEM files for a TLS listener: the CA that signed the server certificate (given to
+    clients too), the server's certificate and its private key."""
+
+    cafile: Path
+    certfile: Path
+    keyfile: Path
 
 
 def config_text(
@@ -25,9 +48,20 @@ def config_text(
     *,
     allow_anonymous: bool = True,
     extra: str = "",
+    tls: TlsFiles | None = None,
+    dynsec_file: Path | None = None,
+    message_size_limit: int = MESSAGE_SIZE_LIMIT,
 ) -> str:
-    lines = [
-        f"listener {port} 127.0.0.1",
+    lines = [f"listener {port} 127.0.0.1"]
+    if tls is not None:
+        # This listener speaks TLS only: a plain MQTT client cannot even get a CONNACK.
+        lines += [f"cafile {tls.cafile}", f"certfile {tls.certfile}",
+                  f"keyfile {tls.keyfile}", "tls_version tlsv1.2"]
+    if dynsec_file is not None:
+        # Accounts and ACLs live in the plugin and change over $CONTROL, without restart.
+        allow_anonymous = False
+        lines += [f"plugin {dynsec_plugin()}", f"plugin_opt_config_file {dynsec_file}"]
+    lines += [
         f"allow_anonymous {'true' if allow_anonymous else 'false'}",
         "persistence true",
         f"persistence_location {data_dir}/",
@@ -35,7 +69,7 @@ def config_text(
         "autosave_on_changes false",
         f"max_queued_messages {MAX_QUEUED_MESSAGES}",
         "max_inflight_messages 1000",
-        "message_size_limit 1048576",
+        f"message_size_limit {message_size_limit}",
         f"pid_file {data_dir}/mosquitto.pid",
         "log_dest stderr",
         "log_type error",
@@ -79,16 +113,31 @@ class Broker:
     process: subprocess.Popen[bytes] | None = None
     extra_config: str = ""
     allow_anonymous: bool = True
+    tls: TlsFiles | None = None
+    # (username, password) of the dynamic-security admin; None: no plugin.
+    dynsec_admin: tuple[str, str] | None = None
+    message_size_limit: int = MESSAGE_SIZE_LIMIT
 
     @property
     def config_path(self) -> Path:
         return self.data_dir / "mosquitto.conf"
 
+    @property
+    def dynsec_file(self) -> Path | None:
+        return None if self.dynsec_admin is None else self.data_dir / "dynamic-security.json"
+
     def start(self, timeout_s: float = 10.0) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        self.config_path.write_text(config_text(self.port, self.data_dir,
-                                                allow_anonymous=self.allow_anonymous,
-                                                extra=self.extra_config))
+        dynsec_file = self.dynsec_file
+        if dynsec_file is not None and self.dynsec_admin is not None \
+                and not dynsec_file.exists():
+            from app.brokerauth import write_bootstrap_file
+
+            write_bootstrap_file(dynsec_file, *self.dynsec_admin)
+        self.config_path.write_text(config_text(
+            self.port, self.data_dir, allow_anonymous=self.allow_anonymous,
+            extra=self.extra_config, tls=self.tls, dynsec_file=dynsec_file,
+            message_size_limit=self.message_size_limit))
         with (self.data_dir / "mosquitto.log").open("ab") as log:
             self.process = subprocess.Popen(
                 [mosquitto_binary(), "-c", str(self.config_path)],
