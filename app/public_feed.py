@@ -134,7 +134,9 @@ class TownFeed:
                     while not hub_sub.queue.empty():
                         await self._intake(hub_sub.queue.get_nowait())
                 else:
-                    get.cancel()
+                    get.cancel()  # an item already taken stays in the queue
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await get
                 if time.monotonic() - self._loaded_at > self.feeds.refresh_s:
                     await self._reload()
                 self._release()
@@ -145,6 +147,8 @@ class TownFeed:
             log.exception("public feed of %s failed", self.slug)
         finally:
             closed.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await closed
             self._finish()
 
     def _finish(self) -> None:

@@ -66,15 +66,16 @@ RETURNING id, requested_at
 
 async def file_report(conn: asyncpg.Connection, rules: TownRules, report: ReportIn,
                       client: str, limit: int, window_s: int) -> dict[str, Any]:
-    async with conn.transaction():
-        row = await conn.fetchrow(_LIMIT, client, float(window_s))
-        if row["n"] > limit:
-            raise RateLimited(max(1, row["retry_after_s"]))
-        created = await conn.fetchrow(
-            _INSERT, rules.town_id, report.segment_id, rules.storm_key,
-            report.service_code, (report.description or "").strip() or None)
-        if created is None:
-            raise InvalidInput(f"no street segment {report.segment_id} in '{rules.slug}'")
+    # Counted in its own statement, before anything else: an attempt that fails later
+    # (a made-up segment) still counts, or probing would be free.
+    row = await conn.fetchrow(_LIMIT, client, float(window_s))
+    if row["n"] > limit:
+        raise RateLimited(max(1, row["retry_after_s"]))
+    created = await conn.fetchrow(
+        _INSERT, rules.town_id, report.segment_id, rules.storm_key,
+        report.service_code, (report.description or "").strip() or None)
+    if created is None:
+        raise InvalidInput(f"no street segment {report.segment_id} in '{rules.slug}'")
     return {"service_request_id": str(created["id"]), "status": "open",
             "requested_datetime": created["requested_at"].isoformat()}
 
