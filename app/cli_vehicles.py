@@ -14,7 +14,6 @@ import argparse
 import asyncio
 import contextlib
 import getpass
-import os
 from pathlib import Path
 from typing import Any
 
@@ -266,8 +265,8 @@ def _bootstrap_file(settings: Settings, args: argparse.Namespace) -> int:
     if len(password) < 12:
         raise BrokerAuthError("use a broker admin password of at least 12 characters")
     write_bootstrap_file(args.path, username, password)
-    print(f"wrote {args.path} (admin '{username}', mode 0600); the broker needs to be able "
-          f"to write it (owner uid {os.getuid()} now).")
+    print(f"wrote {args.path} (admin '{username}', mode 0600). Give it to the broker's "
+          "user (uid 1883 in the eclipse-mosquitto image): the plugin rewrites it.")
     return 0
 
 
