@@ -111,8 +111,9 @@ def simulated_truth(
         raise ValueError("min_fraction must be in (0, 1]")
     best: dict[str, float] = {}
     full: dict[str, int] = {}
+    components = graph.strongly_connected_components()
     for vehicle, fixes in fixes_by_vehicle.items():
-        for p in _passes(graph, vehicle, fixes):
+        for p in _passes(graph, components, vehicle, fixes):
             if not p.plow:
                 continue
             sid = p.edge.source_id
@@ -130,7 +131,9 @@ def simulated_truth(
     return out
 
 
-def _passes(graph: StreetGraph, vehicle: str, fixes: Sequence[SimFix]) -> list[_Pass]:
+def _passes(
+    graph: StreetGraph, components: Sequence[set[str]], vehicle: str, fixes: Sequence[SimFix]
+) -> list[_Pass]:
     if not fixes:
         return []
     edges: dict[tuple[str, bool], Edge] = {}
@@ -160,6 +163,10 @@ def _passes(graph: StreetGraph, vehicle: str, fixes: Sequence[SimFix]) -> list[_
         else:
             runs.append((edge, [fix]))
 
+    # The strongly connected part of the network the simulator confines this truck to;
+    # its dead ends (other exits leading out of it) are where the truck U-turns.
+    first = runs[0][0]
+    area = next((c for c in components if first.from_node in c and first.to_node in c), set())
     seen: set[int] = set()
     out: list[_Pass] = []
     last = len(runs) - 1
@@ -174,23 +181,29 @@ def _passes(graph: StreetGraph, vehicle: str, fixes: Sequence[SimFix]) -> list[_
         seen.add(edge.index)
         if k < last:
             nxt_edge, nxt_run = runs[k + 1]
-            for hidden in _hidden_chain(graph, vehicle, edge, run[-1], nxt_edge, nxt_run[0]):
+            chain = _hidden_chain(graph, area, vehicle, edge, run[-1], nxt_edge, nxt_run[0])
+            for hidden in chain:
                 out.append(_Pass(hidden, 0.0, hidden.length_m, hidden.index not in seen))
                 seen.add(hidden.index)
     return out
 
 
 def _hidden_chain(
-    graph: StreetGraph, vehicle: str, a: Edge, fa: SimFix, b: Edge, fb: SimFix
+    graph: StreetGraph, area: set[str], vehicle: str, a: Edge, fa: SimFix, b: Edge, fb: SimFix
 ) -> list[Edge]:
-    """Blocks driven completely between fix ``fa`` (on ``a``) and ``fb`` (on ``b``)."""
-    if a.to_node == b.from_node:
-        return []
+    """Blocks driven completely between fix ``fa`` (on ``a``) and ``fb`` (on ``b``).
+
+    Even when ``b`` directly follows ``a`` the truck may have nosed into a stub of a
+    few metres and U-turned at its end in between; the driving time tells the two
+    apart (the fixes carry the truck's exact speed on ``a`` and ``b``).
+    """
     dt = (fb.time - fa.time).total_seconds()
     rest_a = a.length_m - offset_along(a.coords, a.length_m, fa.lon, fa.lat)
     into_b = offset_along(b.coords, b.length_m, fb.lon, fb.lat)
     budget = MAX_SPEED_MPS * dt + 1.0 - rest_a - into_b
     candidates: list[tuple[float, list[Edge]]] = []
+    if a.to_node == b.from_node and _continues(graph, a, b, area):
+        candidates.append((_time_misfit(a, fa, b, fb, [], rest_a, into_b, dt), []))
     # Depth-first over legal continuations, as the simulator picks them: straight on
     # or turning, U-turning only at a dead end.
     stack: list[tuple[Edge, float, list[Edge]]] = [(a, 0.0, [])]
@@ -198,12 +211,12 @@ def _hidden_chain(
         prev, used, chain = stack.pop()
         if len(chain) >= _MAX_HIDDEN_BLOCKS:
             continue
-        for nxt in _continuations(graph, prev):
+        for nxt in _continuations(graph, prev, area):
             total = used + nxt.length_m
             if total > budget:
                 continue
             path = [*chain, nxt]
-            if nxt.to_node == b.from_node and _continues(graph, nxt, b):
+            if nxt.to_node == b.from_node and _continues(graph, nxt, b, area):
                 candidates.append((_time_misfit(a, fa, b, fb, path, rest_a, into_b, dt), path))
             stack.append((nxt, total, path))
     if not candidates:
@@ -216,16 +229,20 @@ def _hidden_chain(
     return min(candidates, key=lambda c: c[0])[1]
 
 
-def _continuations(graph: StreetGraph, edge: Edge) -> list[Edge]:
-    options = list(graph.edges_from(edge.to_node))
+def _continuations(graph: StreetGraph, edge: Edge, area: set[str]) -> list[Edge]:
+    """The simulator's choices after ``edge``: it never leaves its strongly connected
+    area, so a node whose other exits lead out of it is a dead end (U-turn allowed)."""
+    options = [
+        e for e in graph.edges_from(edge.to_node) if e.from_node in area and e.to_node in area
+    ]
     ahead = [
         e for e in options if not (e.source_id == edge.source_id and e.forward != edge.forward)
     ]
     return ahead or options
 
 
-def _continues(graph: StreetGraph, edge: Edge, nxt: Edge) -> bool:
-    return any(e is nxt for e in _continuations(graph, edge))
+def _continues(graph: StreetGraph, edge: Edge, nxt: Edge, area: set[str]) -> bool:
+    return any(e is nxt for e in _continuations(graph, edge, area))
 
 
 def _time_misfit(
