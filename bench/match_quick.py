@@ -2,7 +2,8 @@
 
 Same truth and same pings as ``bench/coverage.py`` (``geo.truth``, ``app.sim_offline``),
 without fastmm, on the networks and intervals you name. Prints length-weighted
-precision/recall of serviced blocks and pings/s of the run once the network is set up.
+precision/recall of serviced blocks and pings per CPU-second (process time, so other
+load on a shared machine does not distort it) once the network is set up.
 
     .venv/bin/python -m bench.match_quick                      # Krems + 6 tracks
     .venv/bin/python -m bench.match_quick --towns krems porto --intervals 15 60 -v
@@ -69,7 +70,7 @@ class Tally:
 
 
 def run(matcher: Matcher, segments: Sequence[Segment], pings: list[Ping]) -> tuple[set[str], float]:
-    t0 = time.perf_counter()
+    t0 = time.process_time()
     book = CoverageBook(segments)
     by: dict[str, list[Ping]] = {}
     for p in pings:
@@ -79,7 +80,7 @@ def run(matcher: Matcher, segments: Sequence[Segment], pings: list[Ping]) -> tup
         book.add(track.push_many(sorted(by[v], key=lambda p: p.t)))
         book.add(track.flush())
     covered = {sid for sid, c in book.result().items() if c.covered}
-    return covered, time.perf_counter() - t0
+    return covered, time.process_time() - t0
 
 
 def sim_pings(fixes: dict[str, list[SimFix]], noise: float, sensors: bool) -> list[Ping]:
@@ -102,9 +103,9 @@ def towns(names: Sequence[str], intervals: Sequence[int], cfg: MatchConfig, nois
     for name in names:
         segments = load_segments(DATA / "osm" / TOWNS[name])
         graph = StreetGraph(segments)
-        t0 = time.perf_counter()
+        t0 = time.process_time()
         matcher = Matcher(segments, cfg)
-        print(f"{name}: {len(segments)} blocks, set-up {time.perf_counter() - t0:.2f} s")
+        print(f"{name}: {len(segments)} blocks, set-up {time.process_time() - t0:.2f} s")
         dense, _ = simulate_fleet(graph, vehicles=vehicles, duration_s=minutes * 60,
                                   interval_s=1.0, seed=7)
         truth = simulated_truth(graph, dense)

@@ -61,8 +61,8 @@ class MatchConfig:
     stationary_speed_mps: float = 1.0
     min_move_sigmas: float = 2.5  # a fix becomes a step once the vehicle has moved this far
     max_skip_s: float = 10.0  # ... or this long has passed
-    wrong_way_penalty_m: float = 150.0  # route cost of entering a one-way backwards
-    u_turn_penalty_m: float = 30.0  # mid-block, or at a node that is not a dead end
+    wrong_way_penalty_m: float = 60.0  # route cost of entering a one-way backwards
+    u_turn_penalty_m: float = 80.0  # mid-block, or at a node that is not a dead end
     reverse_tolerance_sigmas: float = 3.0  # backward slip on one edge read as noise
     speed_weight: float = 0.5  # mixture weight of the speed x time cue; 0 ignores speeds
     outlier_tolerance: int = 2  # consecutive unconnectable fixes before a split

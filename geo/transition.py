@@ -13,8 +13,10 @@ from geo.matchtypes import Ping
 
 if TYPE_CHECKING:
     from geo.match import Matcher
+    from geo.routing import Tree
 
 _NEG = -math.inf
+BEAM = 25.0  # log-units; a hypothesis this far behind is e**-25 as likely
 SAME, ROUTED, U_TURN = 0, 1, 2
 
 
@@ -85,15 +87,20 @@ def transition(
     best = [_NEG] * k
     back = [-1] * k
     kind = [SAME] * k
+    # Hypotheses this far behind the best cannot come back: skip their routes.
+    floor = max(prev_score) - BEAM
+    use_speed = expect >= 0.0
     for i, ea in enumerate(prev.edges):
         sa = prev_score[i]
-        if sa == _NEG:
+        if sa < floor:
             continue
         oa = prev.offs[i]
         la = length[ea]
         rest = la - oa
         ra = rev[ea]
         search = None
+        done: Tree = {}
+        bound = lmax - rest + ww
         for j in range(k):
             eb = cur_edges[j]
             ob = cur_offs[j]
@@ -112,7 +119,10 @@ def transition(
                 if rest <= lmax:
                     if search is None:
                         search = net.search(to[ea])
-                    hit = search.reach(frm[eb], lmax - rest - ob + ww)
+                        done = search.done
+                    hit = done.get(frm[eb])
+                    if hit is None:
+                        hit = search.reach(frm[eb], bound - ob)
                     if hit is not None:
                         ln = rest + hit[1] + ob
                         pen = hit[0] - hit[1]
@@ -130,19 +140,19 @@ def transition(
                         ln, pen, kd = l2, p2, U_TURN
             if ln > lmax:
                 continue
-            miss_gc = abs(ln - gc) * inv_beta
-            if expect >= 0.0:
-                miss_v = abs(ln - expect) * inv_beta_v
-                if miss_gc > implausible and miss_v > implausible:
+            miss = (ln - gc if ln > gc else gc - ln) * inv_beta
+            if use_speed:
+                # Max rather than sum of the mixture: the same ranking within log 2.
+                miss_v = (ln - expect if ln > expect else expect - ln) * inv_beta_v
+                if miss - mix_gc > miss_v - mix_v:
+                    miss = miss_v - mix_v + mix_gc
+                    if miss_v > implausible:
+                        continue
+                elif miss > implausible:
                     continue
-                g = mix_gc - miss_gc
-                v = mix_v - miss_v
-                s = sa - pen * inv_beta + (g + math.log1p(math.exp(v - g)) if g > v
-                                           else v + math.log1p(math.exp(g - v)))
-            else:
-                if miss_gc > implausible:
-                    continue
-                s = sa - miss_gc - pen * inv_beta
+            elif miss > implausible:
+                continue
+            s = sa + mix_gc - miss - pen * inv_beta
             if s > best[j]:
                 best[j] = s
                 back[j] = i
