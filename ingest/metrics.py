@@ -30,6 +30,8 @@ class IngestMetrics:
                                       "fixes fed to the map matcher", registry=r)
         self.coverage_services = Counter("plowshare_coverage_services",
                                          "service passes recorded", registry=r)
+        self.coverage_errors = Counter("plowshare_coverage_errors",
+                                       "vehicle rounds the matcher failed on", registry=r)
         self.queue_depth = Gauge("plowshare_ingest_queue_depth",
                                  "messages waiting to be written", registry=r)
 

@@ -18,6 +18,7 @@ from app.db import create_pool
 from app.migrate import MigrationError
 from app.settings import Settings
 from ingest import acks
+from ingest.coverage_worker import CoverageWorker
 from ingest.metrics import IngestMetrics
 from ingest.model import Batch
 from ingest.mqtt import Delivery, MqttSource
@@ -51,21 +52,37 @@ class Ingester:
         source.start()
         log.info("ingesting from mqtt://%s:%d", self.settings.mqtt.host,
                  self.settings.mqtt.port)
+        coverage: CoverageWorker | None = None
+        coverage_task: asyncio.Task[None] | None = None
+        if self.settings.coverage.enabled:
+            coverage = CoverageWorker(self.settings, pool, self.metrics)
+            coverage_task = asyncio.create_task(coverage.run(), name="coverage")
         try:
-            await self._loop(pool, source)
+            await self._loop(pool, source, coverage_task)
         finally:
             source.stop()
+            if coverage is not None and coverage_task is not None:
+                coverage.stop()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await coverage_task
             await pool.close()
 
-    async def _loop(self, pool: asyncpg.Pool, source: MqttSource) -> None:
+    async def _loop(
+        self, pool: asyncpg.Pool, source: MqttSource, coverage: asyncio.Task[None] | None
+    ) -> None:
         cfg = self.settings.ingest
         stop_wait = asyncio.create_task(self._stop.wait())
+        watch = {stop_wait} if coverage is None else {stop_wait, coverage}
         try:
             while not self._stop.is_set():
                 collect = asyncio.create_task(source.next_batch(cfg.batch_size,
                                                                 cfg.flush_interval_s))
-                await asyncio.wait({collect, stop_wait},
-                                   return_when=asyncio.FIRST_COMPLETED)
+                await asyncio.wait({collect, *watch}, return_when=asyncio.FIRST_COMPLETED)
+                if coverage is not None and coverage.done():
+                    # A crashed matcher must not leave a silently half-working worker.
+                    collect.cancel()
+                    coverage.result()
+                    raise RuntimeError("the coverage worker stopped unexpectedly")
                 if not collect.done():
                     collect.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
