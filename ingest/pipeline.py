@@ -1,7 +1,13 @@
 """One ordered pipeline of small named steps, as in Traccar:
 
-    decode → filter → [one transaction: resolve → deduplicate → store → latest → live
-                       → quarantine] → (caller acknowledges the messages)
+    decode → [one transaction: filter → resolve → filter_motion → deduplicate → store
+              → latest → live → quarantine] → (caller acknowledges the messages)
+
+decode picks the device format by topic (ingest/decode.py). The filters are per town
+(ingest/filters.py), so they run inside the transaction: ``filter`` reads the towns'
+settings and applies the checks on one fix, before resolve so that e.g. a too-old fix
+of an unknown vehicle is still reported too_old; ``filter_motion`` needs vehicle ids and
+the vehicles' stored fixes, so it runs after resolve.
 
 Nothing is dropped: every fix ends either in ``pings`` or in ``rejected_pings`` with a
 reason, and every rejection is counted by reason. The messages of a batch are
@@ -14,14 +20,14 @@ import logging
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 
 import asyncpg
 
 from app import live
 from app.settings import IngestSettings
-from ingest import store
-from ingest.decode import decode_message
+from ingest import filters, store
+from ingest.decode import Limits, decode
 from ingest.filters import FilterConfig, first_failure
 from ingest.metrics import IngestMetrics
 from ingest.model import Batch, Message, Position, Rejection
@@ -54,30 +60,26 @@ class Pipeline:
         self.metrics = metrics
         self.prefix = topic_prefix
         self.clock = clock
-        self.filters = FilterConfig(
-            max_future=timedelta(seconds=settings.max_future_s),
-            max_age=timedelta(seconds=settings.max_age_s),
-        )
+        self.filters = filters.defaults(settings)
+        self.limits = Limits(settings.max_payload_bytes, settings.max_fixes_per_message)
         self.resolver = Resolver(auto_register=settings.auto_register_vehicles)
         self._partitions: set[date] = set()
 
     # -- steps without I/O -------------------------------------------------------------
     def decode(self, batch: Batch) -> None:
         for msg in batch.messages:
-            positions, rejections = decode_message(
-                msg,
-                prefix=self.prefix,
-                max_payload_bytes=self.settings.max_payload_bytes,
-                max_fixes=self.settings.max_fixes_per_message,
-            )
+            positions, rejections = decode(msg, self.limits, self.prefix)
             batch.positions.extend(positions)
             batch.rejections.extend(rejections)
 
-    def filter(self, batch: Batch) -> None:
+    def filter(self, batch: Batch, configs: dict[str, FilterConfig] | None = None) -> None:
+        """The checks on one fix, with each town's configuration (default: the
+        deployment's)."""
         now = self.clock()
         kept: list[Position] = []
         for p in batch.positions:
-            failure = first_failure(p, self.filters, now)
+            cfg = (configs or {}).get(p.town, self.filters)
+            failure = first_failure(p, cfg, now)
             if failure is None:
                 kept.append(p)
             else:
@@ -85,6 +87,35 @@ class Pipeline:
         batch.positions = kept
 
     # -- steps inside the transaction -------------------------------------------------
+    async def town_configs(self, conn: asyncpg.Connection, batch: Batch
+                           ) -> dict[str, FilterConfig]:
+        # Read on every batch (one indexed query): a town's new settings apply at once.
+        if not batch.positions:
+            return {}
+        towns = await filters.town_filters(conn, {p.town for p in batch.positions})
+        return {slug: t.over(self.filters) for slug, t in towns.items()}
+
+    async def filter_motion(
+        self, conn: asyncpg.Connection, batch: Batch, configs: dict[str, FilterConfig]
+    ) -> None:
+        def config(p: Position) -> FilterConfig:
+            return configs.get(p.town, self.filters)
+
+        where = [i for i, p in enumerate(batch.positions) if config(p).checks_speed()]
+        if not where:
+            return
+        checked = [batch.positions[i] for i in where]
+        previous = await filters.stored_before(conn, checked, config)
+        refused = {where[j]: failure for j, failure
+                   in filters.speed_failures(checked, previous, config).items()}
+        kept: list[Position] = []
+        for i, p in enumerate(batch.positions):
+            if i in refused:
+                batch.reject(p, *refused[i])
+            else:
+                kept.append(p)
+        batch.positions = kept
+
     async def resolve(self, conn: asyncpg.Connection, batch: Batch) -> None:
         kept: list[Position] = []
         for p in batch.positions:
@@ -157,7 +188,10 @@ class Pipeline:
     # -- driver -------------------------------------------------------------------------
     async def write(self, conn: asyncpg.Connection, batch: Batch) -> None:
         async with conn.transaction():
+            configs = await self.town_configs(conn, batch)
+            self.filter(batch, configs)
             await self.resolve(conn, batch)
+            await self.filter_motion(conn, batch, configs)
             self.deduplicate(batch)
             await self.store(conn, batch)
             await self.latest_and_live(conn, batch)
@@ -183,7 +217,6 @@ class Pipeline:
     async def _attempt(self, pool: asyncpg.Pool, messages: list[Message]) -> Batch | None:
         batch = Batch(messages)
         self.decode(batch)
-        self.filter(batch)
         try:
             async with pool.acquire() as conn:
                 await self.write(conn, batch)

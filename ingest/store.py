@@ -16,15 +16,15 @@ from ingest.model import Position, Rejection
 
 _INSERT_PINGS = """
 INSERT INTO pings (town_id, vehicle_id, fix_time, received_at, geom, speed_mps,
-                   heading_deg, accuracy_m, plow_down, spreader_on, seq, raw)
+                   heading_deg, accuracy_m, plow_down, spreader_on, seq, raw, device_time)
 SELECT t.town_id, t.vehicle_id, t.fix_time, t.received_at,
        ST_SetSRID(ST_MakePoint(t.lon, t.lat), 4326), t.speed_mps, t.heading_deg,
-       t.accuracy_m, t.plow_down, t.spreader_on, t.seq, t.raw::jsonb
+       t.accuracy_m, t.plow_down, t.spreader_on, t.seq, t.raw::jsonb, t.device_time
 FROM unnest($1::bigint[], $2::bigint[], $3::timestamptz[], $4::timestamptz[],
             $5::float8[], $6::float8[], $7::real[], $8::real[], $9::real[],
-            $10::boolean[], $11::boolean[], $12::bigint[], $13::text[])
+            $10::boolean[], $11::boolean[], $12::bigint[], $13::text[], $14::timestamptz[])
      AS t(town_id, vehicle_id, fix_time, received_at, lon, lat, speed_mps, heading_deg,
-          accuracy_m, plow_down, spreader_on, seq, raw)
+          accuracy_m, plow_down, spreader_on, seq, raw, device_time)
 ON CONFLICT (vehicle_id, fix_time) DO NOTHING
 RETURNING vehicle_id, fix_time
 """
@@ -89,6 +89,7 @@ async def insert_pings(
         [p.spreader_on for p in positions],
         [p.seq for p in positions],
         [p.raw.decode() for p in positions],
+        [p.device_time for p in positions],
     )
     return {(r["vehicle_id"], r["fix_time"]) for r in rows}
 
