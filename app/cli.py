@@ -92,6 +92,8 @@ def _parser() -> argparse.ArgumentParser:
     sim.add_argument("--duration", type=float, default=None,
                      help="simulated seconds to run (default: until stopped)")
     sim.add_argument("--seed", type=int, default=1)
+    sim.add_argument("--state-dir", type=Path, default=None,
+                     help="keep each device's buffer and sequence numbers here")
     sim.set_defaults(func=_simulate)
 
     d = sub.add_parser("demo", help="set up a demo town and run everything")
@@ -184,7 +186,8 @@ def _simulate(settings: Settings, args: argparse.Namespace) -> int:
 
     return _run(run_simulation(settings, town=args.town, vehicles=args.vehicles,
                                interval_s=args.interval, speedup=args.speedup,
-                               duration_s=args.duration, seed=args.seed))
+                               duration_s=args.duration, seed=args.seed,
+                               state_dir=args.state_dir))
 
 
 def _demo(settings: Settings, args: argparse.Namespace) -> int:

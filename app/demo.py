@@ -51,7 +51,8 @@ def run_demo(
         "ingest": [exe, "ingest"],
         "serve": [exe, "serve"],
         "simulate": [exe, "simulate", "--town", town, "--vehicles", str(vehicles),
-                     "--interval", "1", "--speedup", str(speedup)],
+                     "--interval", "1", "--speedup", str(speedup),
+                     "--state-dir", str(REPO_ROOT / ".run" / "devices")],
     }
     procs: dict[str, subprocess.Popen[bytes]] = {}
     try:

@@ -1,5 +1,6 @@
 """``plowshare simulate``: a fleet of simulated plows on a town's imported streets,
-each a separate MQTT device publishing the native format at QoS 1.
+each a separate MQTT device (the reference device client: QoS 1, durable buffer,
+end-to-end acknowledgements) publishing the native format.
 
 Fix times are the real time of publication. With ``speedup`` > 1 the trucks cover
 ``speedup`` times the ground per real second (and report the speed they appear to drive),
@@ -12,13 +13,12 @@ import asyncio
 import logging
 import random
 from datetime import UTC, datetime
+from pathlib import Path
 
 import asyncpg
-import orjson
-import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
 
 from app.db import connect
+from app.device_client import DeviceClient
 from app.settings import MqttSettings, Settings
 from geo.graph import StreetGraph
 from geo.network import Segment
@@ -51,24 +51,32 @@ async def load_town_segments(conn: asyncpg.Connection, town: str) -> list[Segmen
     ]
 
 
-def native_payload(fix: SimFix, seq: int, speedup: float = 1.0) -> bytes:
-    return orjson.dumps({
+def native_fix(fix: SimFix, speedup: float = 1.0) -> dict[str, object]:
+    """The native JSON fields of a simulated fix (the device client adds ``seq``)."""
+    return {
         "time": fix.time.isoformat(),
         "lat": round(fix.lat, 7),
         "lon": round(fix.lon, 7),
         "speed": round(fix.speed_mps * speedup, 2),
         "heading": round(fix.heading_deg, 1),
         "plow": fix.plow,
-        "seq": seq,
-    })
+    }
 
 
-def device_client(settings: MqttSettings, client_id: str) -> mqtt.Client:
-    client = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2,
-                         client_id=client_id, clean_session=False)
-    client.reconnect_delay_set(1, 30)
-    client.connect_async(settings.host, settings.port, keepalive=30)
-    client.loop_start()
+def device(settings: MqttSettings, town: str, vehicle: str,
+           state_dir: Path | None) -> DeviceClient:
+    # A device's sequence numbers must survive its restarts (acknowledgements refer to
+    # them), so each simulated device keeps its buffer in state_dir when given.
+    buffer = None
+    if state_dir is not None:
+        state_dir.mkdir(parents=True, exist_ok=True)
+        buffer = state_dir / f"{town}-{vehicle}.sqlite"
+    client = DeviceClient(host=settings.host, port=settings.port, town=town,
+                          vehicle=vehicle, buffer_path=buffer, username=settings.username,
+                          password=settings.password.get_secret_value()
+                          if settings.password else None,
+                          prefix=settings.topic_prefix)
+    client.start()
     return client
 
 
@@ -81,6 +89,7 @@ async def run_simulation(
     speedup: float = 1.0,
     duration_s: float | None = None,
     seed: int = 1,
+    state_dir: Path | None = None,
 ) -> int:
     conn = await connect(settings.database)
     try:
@@ -97,27 +106,24 @@ async def run_simulation(
                    start_time=now)
         for _ in range(vehicles)
     ]
-    clients = [device_client(settings.mqtt, f"sim-{town}-plow-{i + 1}")
+    clients = [device(settings.mqtt, town, f"plow-{i + 1}", state_dir)
                for i in range(vehicles)]
-    prefix = settings.mqtt.topic_prefix
     log.info("simulating %d plows on %d segments of %s", vehicles, len(segments), town)
     loop = asyncio.get_running_loop()
     started = loop.time()
-    seq = 0
     try:
         while duration_s is None or (loop.time() - started) * speedup < duration_s:
             tick = loop.time()
             published_at = datetime.now(UTC)
-            for i, (truck, client) in enumerate(zip(trucks, clients, strict=True)):
+            for truck, client in zip(trucks, clients, strict=True):
                 fix = next(truck)
-                payload = native_payload(
+                client.send(native_fix(
                     SimFix(published_at, fix.lon, fix.lat, fix.heading_deg, fix.speed_mps,
-                           fix.source_id, fix.forward, fix.plow), seq, speedup)
-                client.publish(f"{prefix}/{town}/plow-{i + 1}/position", payload, qos=1)
-            seq += 1
+                           fix.source_id, fix.forward, fix.plow), speedup))
             await asyncio.sleep(max(0.0, interval_s - (loop.time() - tick)))
+        # Done: give the last fixes a moment to be acknowledged end to end.
+        await asyncio.gather(*(asyncio.to_thread(c.wait_all_acked, 10.0) for c in clients))
     finally:
         for client in clients:
-            client.loop_stop()
-            client.disconnect()
+            client.stop()
     return 0
