@@ -83,6 +83,10 @@ def _parser() -> argparse.ArgumentParser:
     se.add_argument("--town", required=True)
     se.set_defaults(func=_storm_end)
 
+    rt = sub.add_parser("retention", help="drop raw pings older than N days now")
+    rt.add_argument("--days", type=int, required=True)
+    rt.set_defaults(func=_retention)
+
     sim = sub.add_parser("simulate", help="drive simulated plows and publish over MQTT")
     sim.add_argument("--town", required=True)
     sim.add_argument("--vehicles", type=int, default=5)
@@ -179,6 +183,14 @@ def _storm_end(settings: Settings, args: argparse.Namespace) -> int:
     from app.commands import storm
 
     return _run(storm(settings, args.town, start=False))
+
+
+def _retention(settings: Settings, args: argparse.Namespace) -> int:
+    from app.commands import retention
+
+    if args.days < 1:
+        raise CliError("--days must be at least 1")
+    return _run(retention(settings, args.days))
 
 
 def _simulate(settings: Settings, args: argparse.Namespace) -> int:

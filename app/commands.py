@@ -85,3 +85,17 @@ async def storm(settings: Settings, town: str, *, start: bool, name: str | None 
     finally:
         await conn.close()
     return 0
+
+
+async def retention(settings: Settings, days: int) -> int:
+    from ingest.retention import apply_retention
+
+    conn = await connect(settings.database)
+    try:
+        result = await apply_retention(conn, days)
+    finally:
+        await conn.close()
+    print(f"dropped {len(result.dropped_partitions)} day(s) of pings "
+          f"({', '.join(result.dropped_partitions) or 'none'}), "
+          f"deleted {result.deleted_rejections} quarantined message(s)")
+    return 0

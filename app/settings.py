@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -62,9 +62,20 @@ class IngestSettings(BaseSettings):
     # registers the vehicle; set false to quarantine such pings as unknown_vehicle.
     auto_register_vehicles: bool = True
     metrics_port: int | None = None
+    # Raw pings (and quarantined messages) older than this are dropped, a day at a time;
+    # coverage history is kept. None keeps everything.
+    retention_days: int | None = Field(None, ge=1)
     # Test-only: "exit_before_commit:N" or "exit_after_commit:N" makes the worker exit
     # abruptly at that point of its N-th batch, as a crash would.
     fault_injection: str | None = None
+
+
+    @model_validator(mode="after")
+    def _retention_covers_accepted_ages(self) -> IngestSettings:
+        # Accepting fixes older than what retention keeps would re-create dropped days.
+        if self.retention_days is not None and self.retention_days * 86_400 < self.max_age_s:
+            raise ValueError("retention_days must cover max_age_s")
+        return self
 
 
 class CoverageSettings(BaseSettings):

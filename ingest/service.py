@@ -23,6 +23,7 @@ from ingest.metrics import IngestMetrics
 from ingest.model import Batch
 from ingest.mqtt import Delivery, MqttSource
 from ingest.pipeline import Pipeline, is_transient
+from ingest.retention import retention_loop
 
 log = logging.getLogger(__name__)
 
@@ -57,10 +58,18 @@ class Ingester:
         if self.settings.coverage.enabled:
             coverage = CoverageWorker(self.settings, pool, self.metrics)
             coverage_task = asyncio.create_task(coverage.run(), name="coverage")
+        retention: asyncio.Task[None] | None = None
+        if self.settings.ingest.retention_days is not None:
+            retention = asyncio.create_task(
+                retention_loop(pool, self.settings.ingest.retention_days), name="retention")
         try:
             await self._loop(pool, source, coverage_task)
         finally:
             source.stop()
+            if retention is not None:
+                retention.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await retention
             if coverage is not None and coverage_task is not None:
                 coverage.stop()
                 with contextlib.suppress(asyncio.CancelledError):
