@@ -32,7 +32,7 @@ def pieces(m: Matcher, a: Step, b: Step) -> list[Piece]:
     if kind == ROUTED:
         cfg = m.config
         # The transition search reached the target within this bound.
-        bound = (cfg.max_speed_mps * (b.t - a.t) + 3.0 * (a.sigma + b.sigma)
+        bound = (cfg.max_speed_mps * (b.t - a.t_leave) + 3.0 * (a.sigma + b.sigma)
                  + cfg.wrong_way_penalty_m)
         hops = net.path(net.to[ea], net.frm[eb], bound)
         out: list[Piece] = [(ea, oa, la)]
@@ -68,7 +68,7 @@ def traversals(m: Matcher, vehicle: str, a: Step, b: Step) -> list[Traversal]:
     if total <= 0.0:
         return []
     net, segments, scale = m.net, m.segments, m.scale
-    t0 = min(max(b.depart, a.t), b.t)
+    t0 = a.t_leave
     speed = (b.t - t0) / total  # seconds per metre
     conf = min(a.conf, b.conf)
     same_state = a.plow == b.plow and a.spreader == b.spreader

@@ -48,7 +48,7 @@ class MatchConfig:
     sigma_floor_m: float = 4.0  # reported accuracies below this are optimistic
     search_radius_m: float = 50.0  # at least; widened to 4 sigma for poor fixes
     max_search_radius_m: float = 150.0
-    max_candidates: int = 8  # directed edges per fix
+    max_candidates: int = 12  # directed edges per fix (a crossing of 6 two-way blocks)
     beta_m: float = 8.0  # scale of |route - straight line| in the transition
     beta_per_s: float = 0.25  # longer intervals have legitimately longer detours
     max_speed_mps: float = 40.0  # faster implied routes are impossible

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from geo.cluster import Clusterer, Seed
 from geo.emit import traversals
 from geo.matchtypes import Ping, Traversal
 from geo.transition import Step, transition
@@ -23,8 +24,6 @@ if TYPE_CHECKING:
     from geo.match import Matcher
 
 _NEG = -math.inf
-_TURN_COS = 0.5  # a heading change beyond 60 degrees is worth a step of its own
-Seed = tuple[Ping, float, float, float, float]  # newest fix, mean x, y, t, departure
 
 
 @dataclass(slots=True)
@@ -51,15 +50,7 @@ class Track:
         self.vehicle = vehicle
         self.stats = TrackStats()
         self._last_t = _NEG
-        # The fix last made a step: time, sensor state, heading vector.
-        self._ref: tuple[float, tuple[bool | None, bool | None],
-                         tuple[float, float] | None] | None = None
-        self._cx = self._cy = 0.0  # mean of fixes since then (speedless stand-still test)
-        self._cn = 0
-        self._still_t: float | None = None  # last stationary fix since the ref
-        self._grp = [0.0, 0.0, 0.0, 0.0]  # sums of x, y, t, count of the fixes since
-        self._grp_last: Ping | None = None  # newest fix of the group: its sensors
-        self._grp_depart = 0.0
+        self._clusters = Clusterer(matcher, self.stats)
         self._anchor: Step | None = None  # last final step
         self._pending: list[Step] = []
         self._score: list[float] = []  # Viterbi scores of the newest step
@@ -78,7 +69,7 @@ class Track:
             return []
         m, cfg = self.m, self.m.config
         xs, ys = m.proj.to_xy([p.lon for p in pings], [p.lat for p in pings])
-        keep: list[tuple[Seed, bool]] = []
+        keep: list[Seed] = []
         for p, x, y in zip(pings, xs.tolist(), ys.tolist(), strict=True):
             self.stats.pings += 1
             if p.vehicle != self.vehicle:
@@ -93,129 +84,36 @@ class Track:
             split = p.t - self._last_t > cfg.max_gap_s and self._last_t > _NEG
             self._last_t = p.t
             if split:
-                keep += [(seed, False) for seed in self._close()]
-                self._reset()
-            for k, seed in enumerate(self._admit(p, x, y)):
-                keep.append((seed, split and k == 0))
+                keep += self._clusters.close()
+                self._clusters.reset()
+            keep += self._clusters.add(p, x, y, split)
         return self._steps(keep)
 
-    def _steps(self, keep: list[tuple[Seed, bool]]) -> list[Traversal]:
-        if not keep:
+    def flush(self) -> list[Traversal]:
+        """Finalise everything (end of input, or a silence the caller knows is long)."""
+        out = self._steps(self._clusters.close())
+        self._clusters.reset()
+        return out + self._finish()
+
+    def _steps(self, seeds: list[Seed]) -> list[Traversal]:
+        if not seeds:
             return []
         m = self.m
-        sig = np.array([m.sigma(k[0][0].accuracy_m) for k in keep])
-        hx, hy, hw = self._headings([k[0][0] for k in keep])
-        cands = m.candidates(np.array([k[0][1] for k in keep]),
-                             np.array([k[0][2] for k in keep]), sig, hx, hy, hw)
+        sig = np.array([m.sigma(k.ping.accuracy_m) for k in seeds])
+        hx, hy, hw = self._headings([k.ping for k in seeds])
+        cands = m.candidates(np.array([k.x for k in seeds]), np.array([k.y for k in seeds]),
+                             sig, hx, hy, hw)
         out: list[Traversal] = []
-        for ((p, x, y, t, depart), split), s, c in zip(keep, sig.tolist(), cands, strict=True):
-            if split:
+        for seed, s, c in zip(seeds, sig.tolist(), cands, strict=True):
+            if seed.split:
                 self.stats.splits += 1
                 out += self._finish()
             if not c[0]:
                 self.stats.no_candidates += 1
                 continue
             self.stats.steps += 1
-            out += self._add(Step(p, x, y, t, depart, s, c))
+            out += self._add(Step(seed, s, c))
         return out
-
-    def flush(self) -> list[Traversal]:
-        """Finalise everything (end of input, or a silence the caller knows is long)."""
-        out = self._steps([(seed, False) for seed in self._close()])
-        self._reset()
-        return out + self._finish()
-
-    def _reset(self) -> None:
-        self._ref = None
-        self._still_t = None
-        self._grp = [0.0, 0.0, 0.0, 0.0]
-        self._grp_last = None
-
-    # --- which fixes become steps ---------------------------------------------------
-
-    def _admit(self, p: Ping, x: float, y: float) -> list[Seed]:
-        """The steps this fix completes: usually none (it joins a group), or one.
-
-        A step stands for the moving fixes since the previous one: their mean position
-        and time. Dropping them instead would throw away exactly the evidence that
-        tells a street from a parallel one 15 m away. A turn, a change of blade or
-        spreader, or a stop ends the group early, so that the step does not average
-        across the change.
-        """
-        cfg = self.m.config
-        state = (p.plow, p.spreader)
-        head = None
-        if p.heading_deg is not None and math.isfinite(p.heading_deg):
-            h = math.radians(p.heading_deg)
-            head = (math.sin(h), math.cos(h))
-        ref = self._ref
-        if ref is None:
-            return self._single(p, x, y, p.t, head)
-        rt, rstate, rhead = ref
-        sp = p.speed_mps
-        if sp is not None and sp < cfg.stationary_speed_mps and state == rstate:
-            self.stats.stationary += 1
-            # Where it stopped is a step of its own, not averaged with where it will
-            # be once it drives on.
-            seeds = self._close()
-            self._still_t = p.t
-            return seeds
-        depart = self._still_t if self._still_t is not None else rt
-        turned = (head is not None and rhead is not None
-                  and head[0] * rhead[0] + head[1] * rhead[1] < _TURN_COS)
-        if turned or state != rstate:
-            return self._close() + self._single(p, x, y, depart, head)
-        move = cfg.min_move_sigmas * self.m.sigma(p.accuracy_m)
-        if sp is not None:
-            # Moving: how far it went by its own speed, not by two noisy fixes (whose
-            # difference is mostly noise at 1 Hz).
-            done = sp * (p.t - rt) >= move or p.t - rt >= cfg.max_skip_s
-        else:
-            # No speed: moving only once clearly away from where the fixes have been
-            # gathering; their mean is steadier than any single noisy fix.
-            done = math.hypot(x - self._cx, y - self._cy) >= 0.8 * move
-            n = self._cn + 1
-            self._cx += (x - self._cx) / n
-            self._cy += (y - self._cy) / n
-            self._cn = n
-        self._group(p, x, y)
-        if not done:
-            self.stats.decimated += 1
-            return []
-        seeds = self._close()
-        self._ref = (p.t, state, head)
-        self._cx, self._cy, self._cn = x, y, 1
-        return seeds
-
-    def _single(self, p: Ping, x: float, y: float, depart: float,
-                head: tuple[float, float] | None) -> list[Seed]:
-        self._still_t = None
-        self._ref = (p.t, (p.plow, p.spreader), head)
-        self._cx, self._cy, self._cn = x, y, 1
-        return [(p, x, y, p.t, depart)]
-
-    def _close(self) -> list[Seed]:
-        gx, gy, gt, gn = self._grp
-        last = self._grp_last
-        if gn == 0 or last is None:
-            return []
-        self._grp = [0.0, 0.0, 0.0, 0.0]
-        self._grp_last = None
-        depart = self._grp_depart
-        self._still_t = None
-        return [(last, gx / gn, gy / gn, gt / gn, depart)]
-
-    def _group(self, p: Ping, x: float, y: float) -> None:
-        g = self._grp
-        if g[3] == 0:
-            ref = self._ref
-            self._grp_depart = (self._still_t if self._still_t is not None
-                                else ref[0] if ref is not None else p.t)
-        g[0] += x
-        g[1] += y
-        g[2] += p.t
-        g[3] += 1.0
-        self._grp_last = p
 
     def _headings(self, pings: Sequence[Ping]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         cfg = self.m.config

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
-from geo.matchtypes import Ping
+from geo.cluster import Seed
 
 if TYPE_CHECKING:
     from geo.match import Matcher
@@ -23,14 +23,15 @@ SAME, ROUTED, U_TURN = 0, 1, 2
 class Step:
     """One fix that became an HMM step, with its candidate states."""
 
-    __slots__ = ("back", "chosen", "conf", "depart", "edges", "emis", "kind", "offs",
-                 "plow", "sigma", "speed", "spreader", "t", "x", "y")
+    __slots__ = ("back", "chosen", "conf", "edges", "emis", "kind", "offs", "plow",
+                 "sigma", "speed", "spreader", "t", "t_leave", "x", "y")
 
-    def __init__(self, p: Ping, x: float, y: float, t: float, depart: float, sigma: float,
+    def __init__(self, seed: Seed, sigma: float,
                  cands: tuple[list[int], list[float], list[float]]) -> None:
-        self.t, self.x, self.y, self.sigma = t, x, y, sigma
+        p = seed.ping
+        self.x, self.y, self.sigma = seed.x, seed.y, sigma
+        self.t, self.t_leave = seed.t, seed.t_leave  # arrived, left (stood still between)
         self.speed, self.plow, self.spreader = p.speed_mps, p.plow, p.spreader
-        self.depart = depart  # when it started moving towards this fix
         self.edges, self.offs, self.emis = cands  # directed edge, offset on it, log-emission
         self.back: list[int] = []  # best predecessor candidate, per candidate
         self.kind: list[int] = []  # SAME, ROUTED or U_TURN, per candidate
@@ -54,7 +55,7 @@ def transition(
 ) -> tuple[list[float], list[int], list[int]]:
     """Best score (without cur's emission), predecessor and route kind per candidate."""
     cfg, net = m.config, m.net
-    dt = max(cur.t - prev.t, 1e-3)
+    dt = max(cur.t - prev.t_leave, 1e-3)
     gc = math.hypot(cur.x - prev.x, cur.y - prev.y)
     noise = 3.0 * (prev.sigma + cur.sigma)
     lmax = min(cfg.max_speed_mps * dt + noise, 2.0 * gc + cfg.max_detour_m)
@@ -67,8 +68,7 @@ def transition(
     expect = -1.0
     inv_beta_v = mix_gc = mix_v = 0.0
     if cfg.speed_weight > 0 and prev.speed is not None and cur.speed is not None:
-        moving = max(cur.t - max(cur.depart, prev.t), 0.0)
-        expect = 0.5 * (prev.speed + cur.speed) * moving
+        expect = 0.5 * (prev.speed + cur.speed) * dt
         inv_beta_v = 1.0 / (cfg.beta_m + cfg.beta_per_s * dt + 0.1 * expect)
         mix_gc = math.log(1.0 - cfg.speed_weight)
         mix_v = math.log(cfg.speed_weight)

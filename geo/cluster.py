@@ -1,0 +1,167 @@
+"""Which fixes become HMM steps: consecutive fixes at "the same place" are one step.
+
+A step is the mean of a cluster of consecutive fixes. A vehicle standing still (depot,
+traffic light) is one cluster however long it stands, so jitter never turns into
+driving; a moving vehicle at 1 Hz makes a cluster every couple of seconds, whose mean
+is steadier than any of its fixes (cross-track noise is what tells a street from a
+parallel one 15 m away), and sparse fixes are each their own cluster. A cluster ends
+when the vehicle has moved on, stops or starts, turns, or changes blade or spreader,
+so no step averages across such a change.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from geo.matchtypes import Ping
+
+if TYPE_CHECKING:
+    from geo.match import Matcher
+    from geo.track import TrackStats
+
+_TURN_COS = 0.5  # a heading change beyond 60 degrees starts a new cluster
+_CONFIRM_S = 5.0  # speedless fixes closer in time than this need a second opinion
+
+
+@dataclass(frozen=True, slots=True)
+class Seed:
+    """A closed cluster: where the vehicle was, from when to when."""
+
+    ping: Ping  # newest fix of the cluster: its sensors stand for the step
+    x: float
+    y: float
+    t: float  # arrived at (x, y)
+    t_leave: float  # left it (later than t only for a vehicle that stood still)
+    split: bool  # a long silence came before: no route from the previous step
+
+
+class Clusterer:
+    def __init__(self, matcher: Matcher, stats: TrackStats) -> None:
+        self.m = matcher
+        self.stats = stats
+        self.reset()
+
+    def reset(self) -> None:
+        self._n = 0
+        self._sx = self._sy = self._st = 0.0
+        self._t_first = self._t_last = 0.0
+        self._last: Ping | None = None
+        self._still = False
+        self._state: tuple[bool | None, bool | None] = (None, None)
+        self._head: tuple[float, float] | None = None
+        self._split = False
+        self._prev: tuple[float, float, float] | None = None  # last fix seen
+        self._far: tuple[Ping, float, float] | None = None  # awaiting a second opinion
+
+    def add(self, p: Ping, x: float, y: float, split: bool) -> list[Seed]:
+        """Take one fix; returns the cluster it closed, if any."""
+        prev, self._prev = self._prev, (x, y, p.t)
+        if self._n == 0:
+            self._start(p, x, y, split)
+            return []
+        cfg = self.m.config
+        sp = p.speed_mps
+        still = sp is not None and sp < cfg.stationary_speed_mps
+        head = _heading(p)
+        turned = (head is not None and self._head is not None and not still
+                  and head[0] * self._head[0] + head[1] * self._head[1] < _TURN_COS)
+        new = still != self._still or (p.plow, p.spreader) != self._state or turned
+        if not new and not still:
+            move = cfg.min_move_sigmas * self.m.sigma(p.accuracy_m)
+            if sp is not None:
+                # Moving: how far it went by its own speed, not by two noisy fixes
+                # (whose difference is mostly noise at 1 Hz).
+                new = sp * (p.t - self._t_first) >= move or p.t - self._t_first >= cfg.max_skip_s
+            else:
+                return self._speedless(p, x, y, move, prev)
+        if new:
+            return self._restart(p, x, y)
+        self._join(p, x, y)
+        if still:
+            self.stats.stationary += 1
+        else:
+            self.stats.decimated += 1
+        return []
+
+    def close(self) -> list[Seed]:
+        """The open cluster as a step (end of input, or before a split)."""
+        if self._far is not None:
+            self._join(*self._far)  # never confirmed: it was noise
+            self._far = None
+        if self._n == 0 or self._last is None:
+            return []
+        n = self._n
+        if self._still:
+            t, t_leave = self._t_first, self._t_last
+        else:
+            t = t_leave = self._st / n
+        seed = Seed(self._last, self._sx / n, self._sy / n, t, t_leave, self._split)
+        self._n = 0
+        self._sx = self._sy = self._st = 0.0
+        return [seed]
+
+    def _speedless(self, p: Ping, x: float, y: float, move: float,
+                   prev: tuple[float, float, float] | None) -> list[Seed]:
+        """No reported speed: a new cluster once the vehicle has clearly left this one.
+
+        Fixes seconds apart must be far from the cluster's mean twice in a row, and
+        near each other: one fix in a few dozen lands that far off by noise alone, and
+        a depot stay is thousands of fixes. Fixes far apart in time must imply at least
+        walking pace, which noise spread over a minute never does.
+        """
+        n = self._n
+        if math.hypot(x - self._sx / n, y - self._sy / n) < move:
+            if self._far is not None:
+                self._join(*self._far)
+                self._far = None
+            self._join(p, x, y)
+            self.stats.decimated += 1
+            return []
+        if prev is not None and p.t - prev[2] >= _CONFIRM_S:
+            if math.hypot(x - prev[0], y - prev[1]) >= (
+                    self.m.config.stationary_speed_mps * (p.t - prev[2])):
+                return self._restart(p, x, y)
+            self._join(p, x, y)
+            self.stats.stationary += 1
+            return []
+        far = self._far
+        if far is not None and math.hypot(x - far[1], y - far[2]) < move:
+            self._far = None
+            seeds = self._restart(*far)
+            self._join(p, x, y)
+            return seeds
+        if far is not None:
+            self._join(*far)
+        self._far = (p, x, y)
+        return []
+
+    def _restart(self, p: Ping, x: float, y: float) -> list[Seed]:
+        seeds = self.close()
+        self._start(p, x, y, False)
+        return seeds
+
+    def _start(self, p: Ping, x: float, y: float, split: bool) -> None:
+        cfg = self.m.config
+        self._still = p.speed_mps is not None and p.speed_mps < cfg.stationary_speed_mps
+        self._state = (p.plow, p.spreader)
+        self._head = _heading(p)
+        self._split = split
+        self._t_first = p.t
+        self._join(p, x, y)
+
+    def _join(self, p: Ping, x: float, y: float) -> None:
+        self._n += 1
+        self._sx += x
+        self._sy += y
+        self._st += p.t
+        self._t_last = p.t
+        self._last = p
+
+
+def _heading(p: Ping) -> tuple[float, float] | None:
+    if p.heading_deg is None or not math.isfinite(p.heading_deg):
+        return None
+    h = math.radians(p.heading_deg)
+    return math.sin(h), math.cos(h)
