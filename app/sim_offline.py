@@ -18,7 +18,7 @@ from pathlib import Path
 
 from app.sim_csv import write_pings_csv, write_truth_csv
 from app.streets.load import load_segments
-from geo.degrade import add_outliers, drop_out
+from geo.degrade import add_outliers, drop_out, jitter_motion
 from geo.graph import StreetGraph
 from geo.simulate import SimFix, add_noise, drive
 from geo.truth import serviced_ids, simulated_truth
@@ -42,6 +42,10 @@ def _parser() -> argparse.ArgumentParser:
         "--burst", type=float, default=1.0, help="mean pings lost per dropout (default 1)"
     )
     p.add_argument("--outliers", type=float, default=0.0, help="share of pings 100-400 m off")
+    p.add_argument("--speed-noise", type=float, default=0.0, help="reported speed error sigma, m/s")
+    p.add_argument(
+        "--heading-noise", type=float, default=0.0, help="reported heading error sigma, degrees"
+    )
     p.add_argument("--duration", type=float, default=3600.0, help="seconds of plowing")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--min-fraction", type=float, default=0.8)
@@ -70,6 +74,8 @@ def _check(args: argparse.Namespace) -> str | None:
         return "--dropout must be in [0, 1)"
     if not 0 <= args.outliers <= 1:
         return "--outliers must be in [0, 1]"
+    if args.speed_noise < 0 or args.heading_noise < 0:
+        return "--speed-noise and --heading-noise must be >= 0"
     if not 0 < args.min_fraction <= 1:
         return "--min-fraction must be in (0, 1]"
     if not args.streets.is_file():
@@ -113,13 +119,21 @@ def degrade_fleet(
     dropout: float = 0.0,
     burst: float = 1.0,
     outliers: float = 0.0,
+    speed_sigma_mps: float = 0.0,
+    heading_sigma_deg: float = 0.0,
 ) -> dict[str, list[SimFix]]:
+    """Dropouts, then position noise, outliers and speed/heading errors, per vehicle."""
     out: dict[str, list[SimFix]] = {}
     for k, (name, fixes) in enumerate(fixes_by_vehicle.items()):
         rng = random.Random(f"degrade:{seed}:{k}")
         kept = drop_out(fixes, rng, dropout, burst)
         kept = add_noise(kept, rng, noise_m)
-        out[name] = add_outliers(kept, rng, outliers)
+        kept = add_outliers(kept, rng, outliers)
+        if speed_sigma_mps or heading_sigma_deg:
+            # Own stream, so turning motion noise on leaves the positions as they were.
+            motion_rng = random.Random(f"motion:{seed}:{k}")
+            kept = jitter_motion(kept, motion_rng, speed_sigma_mps, heading_sigma_deg)
+        out[name] = kept
     return out
 
 
@@ -156,6 +170,8 @@ def main(argv: list[str] | None = None) -> int:
             dropout=args.dropout,
             burst=args.burst,
             outliers=args.outliers,
+            speed_sigma_mps=args.speed_noise,
+            heading_sigma_deg=args.heading_noise,
         )
     except ValueError as exc:
         print(f"plowshare simulate: {exc}", file=sys.stderr)

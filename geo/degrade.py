@@ -106,3 +106,27 @@ def add_outliers(
             lon, lat, _ = _GEOD.fwd(fix.lon, fix.lat, azimuth, dist)
             out[i] = replace(fix, lon=float(lon), lat=float(lat))
     return out
+
+
+def jitter_motion(
+    fixes: Sequence[SimFix],
+    rng: random.Random,
+    speed_sigma_mps: float = 0.5,
+    heading_sigma_deg: float = 5.0,
+) -> list[SimFix]:
+    """Copies with the reported speed and heading jittered like a GNSS receiver's.
+
+    The simulator reports the truck's exact speed and course; real receivers derive
+    them from Doppler with errors of a few tenths of a m/s and a few degrees (more at
+    crawling speed, where the course is poorly defined). Speeds stay >= 0.
+    """
+    if speed_sigma_mps < 0 or heading_sigma_deg < 0:
+        raise ValueError("sigmas must be >= 0")
+    out: list[SimFix] = []
+    for fix in fixes:
+        speed = max(0.0, fix.speed_mps + rng.gauss(0.0, speed_sigma_mps))
+        # Course error grows as speed falls: the same velocity error is a larger angle.
+        scale = max(1.0, 5.0 / max(fix.speed_mps, 0.5))
+        heading = (fix.heading_deg + rng.gauss(0.0, heading_sigma_deg * scale)) % 360.0
+        out.append(replace(fix, speed_mps=speed, heading_deg=heading))
+    return out

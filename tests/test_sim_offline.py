@@ -102,3 +102,23 @@ def test_runs_as_a_module(tmp_path: Path) -> None:
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert "1 vehicles, 61 pings" in done.stderr
+
+
+def test_motion_noise_spoils_speed_and_heading_but_not_positions(tmp_path: Path) -> None:
+    plain = simulate(tmp_path, "a", "--interval", "5", "--noise", "10")
+    moved = simulate(
+        tmp_path, "b", "--interval", "5", "--noise", "10", "--speed-noise", "0.5",
+        "--heading-noise", "5",
+    )  # fmt: skip
+    assert plain[2] == moved[2] == 0
+
+    def rows(path: Path) -> list[dict[str, str]]:
+        with path.open(newline="") as fh:
+            return list(csv.DictReader(fh))
+
+    a, b = rows(plain[0]), rows(moved[0])
+    assert [(r["time"], r["lat"], r["lon"]) for r in a] == [
+        (r["time"], r["lat"], r["lon"]) for r in b
+    ]
+    assert sum(r["speed"] != s["speed"] for r, s in zip(a, b, strict=True)) > 0.9 * len(a)
+    assert sum(r["heading"] != s["heading"] for r, s in zip(a, b, strict=True)) > 0.9 * len(a)

@@ -12,7 +12,7 @@ from geo_shared_data import shared_data
 from pyproj import Geod
 
 from app.streets.load import load_segments
-from geo.degrade import add_outliers, drop_out, subsample
+from geo.degrade import add_outliers, drop_out, jitter_motion, subsample
 from geo.graph import StreetGraph
 from geo.simulate import SimFix, drive
 
@@ -110,3 +110,21 @@ def test_outliers_never_touch_the_input_and_validate(fixes: list[SimFix]) -> Non
         add_outliers(fixes, random.Random(6), 1.5)
     with pytest.raises(ValueError):
         add_outliers(fixes, random.Random(6), 0.1, min_m=500, max_m=100)
+
+
+def test_motion_jitter_spoils_speed_and_heading_only(fixes: list[SimFix]) -> None:
+    jittered = jitter_motion(fixes, random.Random(8), speed_sigma_mps=0.5, heading_sigma_deg=5)
+    speed_err = [b.speed_mps - a.speed_mps for a, b in zip(fixes, jittered, strict=True)]
+    head_err = [
+        (b.heading_deg - a.heading_deg + 180) % 360 - 180
+        for a, b in zip(fixes, jittered, strict=True)
+    ]
+    assert statistics.pstdev(speed_err) == pytest.approx(0.5, rel=0.05)
+    # Plowing speeds (8-12 m/s) are above the crawl where course errors grow.
+    assert statistics.pstdev(head_err) == pytest.approx(5.0, rel=0.05)
+    assert all(0 <= f.heading_deg < 360 and f.speed_mps >= 0 for f in jittered)
+    assert [(f.time, f.lon, f.lat, f.source_id) for f in jittered] == [
+        (f.time, f.lon, f.lat, f.source_id) for f in fixes
+    ]
+    with pytest.raises(ValueError):
+        jitter_motion(fixes, random.Random(8), speed_sigma_mps=-1)
