@@ -62,7 +62,9 @@ NETWORKS = {
 TRACKS = ("00000075", "00000095", "00000039", "00000026", "00000046", "00000048")
 INTERVALS = (1, 5, 15, 30, 60)
 NOISES = (5.0, 10.0, 20.0)
-ENGINES = ("plowshare", "fmm")
+# GNSS speed and course errors on the simulated pings (geo.degrade.jitter_motion).
+SPEED_SIGMA_MPS = 0.5
+HEADING_SIGMA_DEG = 5.0
 
 
 def shared_data() -> Path:
@@ -156,6 +158,7 @@ def score(
 @dataclass(slots=True)
 class JobResult:
     name: str
+    seed: int = 0
     rows: dict[tuple[str, str], Tally] = field(default_factory=dict)  # (row, engine)
     build_s: dict[str, float] = field(default_factory=dict)  # engine -> one-off set-up
     info: str = ""
@@ -226,7 +229,7 @@ def _fmm_run(
 def run_network(
     name: str, vehicles: int, duration_s: float, seed: int, quick: bool, cache: str
 ) -> JobResult:
-    res = JobResult(name)
+    res = JobResult(name, seed=seed)
     segments = load_segments(shared_data() / "osm" / NETWORKS[name])
     graph = StreetGraph(segments)
     dense, _ = simulate_fleet(
@@ -242,7 +245,9 @@ def run_network(
     if plowshare is not None:
         res.build_s["plowshare"] = plowshare.setup_s
     t0 = time.perf_counter()
-    fmm = FmmBaseline(segments, Path(cache) / name)
+    # A cache per job: two seeds of one network run at once and must not write the
+    # same UBODT file together.
+    fmm = FmmBaseline(segments, Path(cache) / f"{name}-{seed}")
     for interval in sorted({s.interval_s for s in scenarios(quick)}):
         fmm.prepare(interval)
     res.build_s["fmm"] = time.perf_counter() - t0
@@ -256,6 +261,8 @@ def run_network(
             dropout=sc.dropout,
             burst=sc.burst,
             outliers=sc.outliers,
+            speed_sigma_mps=SPEED_SIGMA_MPS if sc.sensors else 0.0,
+            heading_sigma_deg=HEADING_SIGMA_DEG if sc.sensors else 0.0,
         )
         n = sum(len(p) for p in pings.values())
         if plowshare is not None:
@@ -495,6 +502,7 @@ def report(
             f"{r.name} {r.build_s.get('plowshare', float('nan')):.1f} s / "
             f"{r.build_s.get('fmm', 0):.1f} s"
             for r in [*sim, tracks]
+            if r.seed == args.seed or r is tracks
         )
         + ".",
         "",
@@ -524,13 +532,16 @@ def report(
         "",
         "Seeded plows (`geo.simulate.drive`) on each network; truth from the dense "
         "noiseless 1 s drive (`geo.truth.simulated_truth`, which also recovers blocks "
-        "crossed between two fixes). Pings are every k-th fix, with Gaussian noise of the "
-        "given sigma; plowshare also gets each fix's speed, heading, blade state and an "
-        "accuracy equal to the noise sigma (as trackers report them); fastmm cannot use "
-        "speed or heading, gets gps_error = the noise sigma, and its path counts only "
-        "where the blade was down at either end of a step.",
+        "crossed between two fixes). Pings are every k-th fix, with Gaussian position "
+        f"noise of the given sigma; plowshare also gets each fix's speed and heading (with "
+        f"GNSS-like errors: sigma {SPEED_SIGMA_MPS} m/s and {HEADING_SIGMA_DEG:g} degrees), "
+        "blade state and an accuracy equal to the noise sigma, as trackers report them. "
+        "fastmm cannot use speed or heading; it gets gps_error = the noise sigma, a search "
+        "radius of max(50 m, 4 sigma), a reverse tolerance of 3 sigma, and its path counts "
+        "only where the blade was down at either end of a step. "
+        f"{len({r.seed for r in sim})} seeded fleets per network, pooled.",
         "",
-        *[f"- {r.name}: {r.info}" for r in sim],
+        *[f"- {r.name} (seed {r.seed}): {r.info}" for r in sim],
         "",
         *table(plain_rows, pooled),
         "",
@@ -546,17 +557,21 @@ def report(
         "| network | interval | plowshare P | plowshare R | fmm P | fmm R |",
         "|---|---|---:|---:|---:|---:|",
     ]
+    by_network: dict[str, list[JobResult]] = {}
     for r in sim:
+        by_network.setdefault(r.name, []).append(r)
+    for name, runs in by_network.items():
+        rows = merge(runs)
         for sc in scs:
             if not sc.plain or sc.noise_m != 10.0:
                 continue
-            fm = r.rows.get((sc.label, "fmm"))
-            ours = r.rows.get((sc.label, "plowshare"))
+            fm = rows.get((sc.label, "fmm"))
+            ours = rows.get((sc.label, "plowshare"))
             if fm is None:
                 continue
             left = "n/a | n/a" if ours is None else f"{ours.precision:.4f} | {ours.recall:.4f}"
             lines.append(
-                f"| {r.name} | {sc.interval_s} s | {left} | {fm.precision:.4f} | {fm.recall:.4f} |"
+                f"| {name} | {sc.interval_s} s | {left} | {fm.precision:.4f} | {fm.recall:.4f} |"
             )
     track_rows = [(f"{i} s", i, 10.0) for i in track_intervals(args.quick)]
     lines += [
@@ -589,13 +604,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--quick", action="store_true", help="small and fast; prints only")
     p.add_argument("--vehicles", type=int, default=None, help="plows per network")
     p.add_argument("--duration", type=float, default=None, help="seconds of plowing")
-    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--seed", type=int, default=1, help="first seed")
+    p.add_argument("--seeds", type=int, default=None, help="fleets per network (seeds)")
     p.add_argument("--jobs", type=int, default=2, help="networks run in parallel")
     p.add_argument("--out", type=Path, default=None, help="markdown report (full: BENCHMARKS.md)")
     args = p.parse_args(argv)
     vehicles = args.vehicles or (2 if args.quick else 6)
     duration = args.duration or (1200.0 if args.quick else 7200.0)
     networks = ["krems", "boston-downtown"] if args.quick else list(NETWORKS)
+    seeds = range(args.seed, args.seed + (args.seeds or (1 if args.quick else 2)))
     tracks = TRACKS[:2] if args.quick else TRACKS
     out = args.out if args.out is not None else (None if args.quick else REPO / "BENCHMARKS.md")
     if not plowshare_present():
@@ -611,14 +628,18 @@ def main(argv: list[str] | None = None) -> int:
         futures = [
             pool.submit(run_tracks, tracks, track_intervals(args.quick), cache),
             *(
-                pool.submit(run_network, n, vehicles, duration, args.seed, args.quick, cache)
+                pool.submit(run_network, n, vehicles, duration, seed, args.quick, cache)
+                for seed in seeds
                 for n in networks
             ),
         ]
         results = []
         for fut in futures:
             res = fut.result()
-            print(f"done: {res.name} ({time.perf_counter() - started:.0f} s)", file=sys.stderr)
+            print(
+                f"done: {res.name} seed {res.seed} ({time.perf_counter() - started:.0f} s)",
+                file=sys.stderr,
+            )
             results.append(res)
     wall = time.perf_counter() - started
     track_res, sim_res = results[0], results[1:]
