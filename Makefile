@@ -5,7 +5,7 @@ SHELL := /bin/bash
 VENV := .venv
 ENV := set -a && . .run/env && set +a
 
-.PHONY: setup demo test check lint typecheck pytest clean
+.PHONY: setup demo test check lint typecheck pytest bench clean
 
 setup:
 	bash scripts/setup.sh
@@ -26,6 +26,11 @@ typecheck:
 
 pytest:
 	$(ENV) && $(VENV)/bin/pytest -q
+
+# Benchmarks are not tests: they measure, on the shared real data, and write BENCHMARKS.md.
+bench: setup
+	$(VENV)/bin/pip install -q -e '.[dev,bench]'
+	$(ENV) && $(VENV)/bin/python -m bench.coverage
 
 clean:
 	rm -rf .run .venv static/node_modules .mypy_cache .ruff_cache .pytest_cache
