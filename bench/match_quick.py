@@ -31,9 +31,14 @@ from geo.simulate import SimFix
 from geo.truth import TrueCoverage, route_truth, simulated_truth
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-TOWNS = {"krems": "krems.osm.gz", "north-bayreuth": "north-bayreuth.osm.gz",
-         "andorra": "andorra.osm.pbf", "baltimore": "baltimore.osm.pbf",
-         "boston-downtown": "boston-downtown.osm.pbf", "porto": "porto.osm.pbf"}
+TOWNS = {
+    "krems": "krems.osm.gz",
+    "north-bayreuth": "north-bayreuth.osm.gz",
+    "andorra": "andorra.osm.pbf",
+    "baltimore": "baltimore.osm.pbf",
+    "boston-downtown": "boston-downtown.osm.pbf",
+    "porto": "porto.osm.pbf",
+}
 TRACKS = ("00000046", "00000075", "00000095", "00000048", "00000039", "00000026")
 
 
@@ -84,9 +89,13 @@ def run(matcher: Matcher, segments: Sequence[Segment], pings: list[Ping]) -> tup
 
 
 def sim_pings(fixes: dict[str, list[SimFix]], noise: float, sensors: bool) -> list[Ping]:
-    return [Ping(v, f.time.timestamp(), f.lon, f.lat, f.speed_mps, f.heading_deg, noise, f.plow)
-            if sensors else Ping(v, f.time.timestamp(), f.lon, f.lat)
-            for v, seq in fixes.items() for f in seq]
+    return [
+        Ping(v, f.time.timestamp(), f.lon, f.lat, f.speed_mps, f.heading_deg, noise, f.plow)
+        if sensors
+        else Ping(v, f.time.timestamp(), f.lon, f.lat)
+        for v, seq in fixes.items()
+        for f in seq
+    ]
 
 
 def every(fixes: list[Ping], every_s: float) -> list[Ping]:
@@ -98,21 +107,29 @@ def every(fixes: list[Ping], every_s: float) -> list[Ping]:
     return out
 
 
-def towns(names: Sequence[str], intervals: Sequence[int], cfg: MatchConfig, noise: float,
-          minutes: float, vehicles: int, sensors: bool, verbose: bool) -> None:
+def towns(
+    names: Sequence[str],
+    intervals: Sequence[int],
+    cfg: MatchConfig,
+    noise: float,
+    minutes: float,
+    vehicles: int,
+    sensors: bool,
+    verbose: bool,
+) -> None:
     for name in names:
         segments = load_segments(DATA / "osm" / TOWNS[name])
         graph = StreetGraph(segments)
         t0 = time.process_time()
         matcher = Matcher(segments, cfg)
         print(f"{name}: {len(segments)} blocks, set-up {time.process_time() - t0:.2f} s")
-        dense, _ = simulate_fleet(graph, vehicles=vehicles, duration_s=minutes * 60,
-                                  interval_s=1.0, seed=7)
+        dense, _ = simulate_fleet(
+            graph, vehicles=vehicles, duration_s=minutes * 60, interval_s=1.0, seed=7
+        )
         truth = simulated_truth(graph, dense)
         for k, iv in enumerate(intervals):
             sparse = {v: f[::iv] for v, f in dense.items()}
-            pings = sim_pings(degrade_fleet(sparse, seed=7000 + k, noise_m=noise), noise,
-                              sensors)
+            pings = sim_pings(degrade_fleet(sparse, seed=7000 + k, noise_m=noise), noise, sensors)
             tally = Tally()
             covered, secs = run(matcher, segments, pings)
             tally.add(covered, truth, len(pings), secs)
@@ -121,18 +138,22 @@ def towns(names: Sequence[str], intervals: Sequence[int], cfg: MatchConfig, nois
                 print(f"        extra {tally.extras[:12]}\n        missed {tally.misses[:12]}")
 
 
-def tracks(ids: Sequence[str], intervals: Sequence[int], cfg: MatchConfig,
-           verbose: bool) -> None:
+def tracks(ids: Sequence[str], intervals: Sequence[int], cfg: MatchConfig, verbose: bool) -> None:
     tallies = {iv: Tally() for iv in intervals}
     for tid in ids:
         net = DATA / "gps-truth" / f"{tid}_network.geojson.gz"
         segments = load_segments(net, id_property="arc_id", oneway_default=True)
         with gzip.open(net) as fh:
-            route = {str(f["properties"]["arc_id"]) for f in json.load(fh)["features"]
-                     if f["properties"]["on_ground_truth_route"]}
+            route = {
+                str(f["properties"]["arc_id"])
+                for f in json.load(fh)["features"]
+                if f["properties"]["on_ground_truth_route"]
+            }
         with (DATA / "gps-truth" / f"{tid}_track.csv").open() as fh:
-            fixes = [Ping("car", float(r["t_rel_s"]), float(r["lon"]), float(r["lat"]))
-                     for r in csv.DictReader(fh)]
+            fixes = [
+                Ping("car", float(r["t_rel_s"]), float(r["lon"]), float(r["lat"]))
+                for r in csv.DictReader(fh)
+            ]
         truth = route_truth(segments, route, [(f.lon, f.lat) for f in fixes])
         matcher = Matcher(segments, cfg)
         for iv in intervals:
@@ -142,8 +163,10 @@ def tracks(ids: Sequence[str], intervals: Sequence[int], cfg: MatchConfig,
             one.add(covered, truth, len(kept), secs)
             tallies[iv].add(covered, truth, len(kept), secs)
             if verbose:
-                print(f"  {tid} {iv:3d} s  {one.line()}  extra {one.extras[:6]} "
-                      f"missed {one.misses[:6]}")
+                print(
+                    f"  {tid} {iv:3d} s  {one.line()}  extra {one.extras[:6]} "
+                    f"missed {one.misses[:6]}"
+                )
     for iv, t in tallies.items():
         print(f"  tracks {iv:3d} s  {t.line()}")
 

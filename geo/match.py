@@ -72,10 +72,24 @@ class Matcher:
         radius = np.clip(4.0 * sigma, c.search_radius_m, c.max_search_radius_m)
         fix, seg, off, dist, dx, dy = self.index.near(xs, ys, radius)
         base = -0.5 * (dist / sigma[fix]) ** 2
+        if len(fix):
+            # Pairs come sorted by fix, then distance: the first of each fix is its
+            # nearest block. Blocks far worse than that cannot win and only cost time.
+            first = np.r_[True, fix[1:] != fix[:-1]]
+            nearest = base[np.flatnonzero(first)][np.cumsum(first) - 1]
+            keep = base >= nearest - c.emission_margin
+            fix, seg, off, base = fix[keep], seg[keep], off[keep], base[keep]
+            dx, dy = dx[keep], dy[keep]
         cos_fwd = hx[fix] * dx + hy[fix] * dy
         w = hw[fix]
         em_fwd = (base - w * (1.0 - cos_fwd)).tolist()
         em_back = (base - w * (1.0 + cos_fwd)).tolist()
+        # A moving vehicle's heading is reliable to a few degrees: a direction more
+        # than 120 degrees off it is not a candidate at all (after a U-turn the other
+        # direction is the one that agrees). Halves the states on two-way streets.
+        sure = w >= c.heading_weight
+        ok_fwd = (~sure | (cos_fwd > -0.5)).tolist()
+        ok_back = (~sure | (cos_fwd < 0.5)).tolist()
         out: list[tuple[list[int], list[float], list[float]]] = [
             ([], [], []) for _ in range(len(xs))
         ]
@@ -89,10 +103,12 @@ class Matcher:
             s = seg_l[k]
             for e in net.edges_of_seg[s]:
                 if net.forward[e]:
+                    if not ok_fwd[k]:
+                        continue
                     edges.append(e)
                     offs.append(off_l[k])
                     emis.append(em_fwd[k])
-                else:
+                elif ok_back[k]:
                     edges.append(e)
                     offs.append(max(length[e] - off_l[k], 0.0))
                     emis.append(em_back[k] - (1.0 if net.wrong_way[e] else 0.0))

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from geo.routing import Tree
 
 _NEG = -math.inf
-BEAM = 25.0  # log-units; a hypothesis this far behind is e**-25 as likely
+BEAM = 12.0  # log-units; a hypothesis this far behind is e**-12 as likely
 SAME, ROUTED, U_TURN = 0, 1, 2
 
 
