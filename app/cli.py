@@ -71,6 +71,11 @@ def _parser() -> argparse.ArgumentParser:
     si = st.add_parser("import", help="import OSM (.osm.pbf/.osm[.gz]) or GeoJSON streets")
     si.add_argument("--town", required=True)
     si.add_argument("file", type=Path)
+    si.add_argument("--split", action="store_true",
+                    help="GeoJSON: features are whole streets; split them into blocks")
+    si.add_argument("--id-property", help="GeoJSON: property holding the segment id")
+    si.add_argument("--name-property", default="name",
+                    help="GeoJSON: property holding the street name")
     si.set_defaults(func=_streets_import)
 
     sm = sub.add_parser("storm", help="start or end a town's storm").add_subparsers(
@@ -82,6 +87,10 @@ def _parser() -> argparse.ArgumentParser:
     se = sm.add_parser("end", help="end the running storm")
     se.add_argument("--town", required=True)
     se.set_defaults(func=_storm_end)
+
+    from app import cli_vehicles
+
+    cli_vehicles.register(sub)
 
     rt = sub.add_parser("retention", help="drop raw pings older than N days now")
     rt.add_argument("--days", type=int, required=True)
@@ -170,7 +179,11 @@ def _streets_import(settings: Settings, args: argparse.Namespace) -> int:
 
     if not args.file.is_file():
         raise CliError(f"no such file: {args.file}")
-    return _run(import_streets(settings, args.town, args.file))
+    options: dict[str, Any] = {}
+    if args.file.name.lower().endswith((".geojson", ".geojson.gz", ".json", ".json.gz")):
+        options = {"split": args.split, "id_property": args.id_property,
+                   "name_property": args.name_property}
+    return _run(import_streets(settings, args.town, args.file, **options))
 
 
 def _storm_start(settings: Settings, args: argparse.Namespace) -> int:

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from app.db import connect
 from app.dbadmin import create_database
@@ -49,22 +53,43 @@ async def list_towns(settings: Settings) -> int:
     return 0
 
 
-async def import_streets(settings: Settings, town: str, path: Path) -> int:
-    result = await import_streets_file(settings, town, path)
+async def import_streets(
+    settings: Settings, town: str, path: Path, **options: Any
+) -> int:
+    started = time.monotonic()
+    result = await import_streets_file(settings, town, path, progress=_progress, **options)
     print(f"{path.name}: {result.added} segments added, {result.unchanged} unchanged, "
-          f"{result.retired} retired")
+          f"{result.retired} retired in {time.monotonic() - started:.1f}s")
     return 0
 
 
-async def import_streets_file(settings: Settings, town: str, path: Path) -> ImportResult:
+def _progress(message: str) -> None:
+    print(f"  {message}", file=sys.stderr, flush=True)
+
+
+async def import_streets_file(
+    settings: Settings,
+    town: str,
+    path: Path,
+    *,
+    progress: Callable[[str], None] | None = None,
+    **options: Any,
+) -> ImportResult:
+    """Read a street file and import it into a town. ``options`` go to load_segments
+    (GeoJSON: split, id_property, name_property, oneway_default)."""
     from app.streets.load import load_segments
 
-    segments = load_segments(path)
+    say = progress or (lambda _m: None)
     conn = await connect(settings.database)
     try:
         town_id = await conn.fetchval("SELECT id FROM towns WHERE slug = $1", town)
         if town_id is None:
             raise LookupError(f"no town '{town}': add it with `plowshare towns add`")
+        t0 = time.monotonic()
+        say(f"reading {path.name} …")
+        segments = load_segments(path, **options)
+        say(f"{len(segments):,} block segments built in {time.monotonic() - t0:.1f}s; "
+            "loading into PostGIS …")
         return await import_segments(conn, town_id, segments)
     finally:
         await conn.close()

@@ -13,7 +13,7 @@ from prometheus_client import CollectorRegistry, Gauge, generate_latest
 from prometheus_client.core import CounterMetricFamily
 
 from app import errors, public_app
-from app.api import live_ws, pages, towns
+from app.api import device_http, live_ws, pages, towns
 from app.db import create_pool
 from app.deps import HubDep, PoolDep
 from app.live import LiveHub
@@ -52,6 +52,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(towns.router)
     app.include_router(live_ws.router)
     public_app.install(app, settings)  # residents' map, tiles, search, reports, dispatch
+    device_http.install(app, settings)  # OsmAnd / Traccar Client devices over HTTP
     _ops_routes(app)
     pages.mount(app, settings.server)
     app.add_middleware(LimitRequestSize, max_bytes=settings.server.max_request_bytes)
