@@ -106,6 +106,17 @@ class _Pass:
 
 def _merge(intervals: list[Interval], lo: float, hi: float) -> None:
     """Insert [lo, hi] into a sorted list of disjoint intervals, in place."""
+    if not intervals:
+        intervals.append((lo, hi))
+        return
+    a, b = intervals[-1]
+    if lo >= a:
+        # Pieces of a pass forward mostly arrive in order: only the end changes.
+        if lo <= b:
+            intervals[-1] = (a, max(b, hi))
+        else:
+            intervals.append((lo, hi))
+        return
     out: list[Interval] = []
     placed = False
     for a, b in intervals:
@@ -131,7 +142,7 @@ class CoverageBook:
             raise ValueError("min_fraction must be in (0, 1]")
         self.min_fraction = min_fraction
         self._length = {s.source_id: s.length_m for s in segments}
-        self._passes: dict[str, list[_Pass]] = {sid: [] for sid in self._length}
+        self._passes: dict[str, list[_Pass]] = {}  # only blocks driven so far
         self._open: dict[str, _Pass] = {}  # per vehicle, the pass it is on
 
     def add(self, traversals: Iterable[Traversal]) -> list[ServiceEvent]:
@@ -152,7 +163,7 @@ class CoverageBook:
                 or tr.t_start - cur.t_end > PASS_JOIN_S or tr.t_end < cur.t_start):
             cur = _Pass(tr.source_id, tr.forward, tr.vehicle, length, tr.t_start, tr.t_end)
             self._open[tr.vehicle] = cur
-            self._passes[tr.source_id].append(cur)
+            self._passes.setdefault(tr.source_id, []).append(cur)
         cur.t_end = max(cur.t_end, tr.t_end)
         lo, hi = tr.start_m, tr.end_m
         _merge(cur.driven, lo, hi)
@@ -166,8 +177,8 @@ class CoverageBook:
             _merge(cur.salt, lo, hi)
         cur.conf_m += tr.confidence * (hi - lo)
         cur.service_m += hi - lo
-        if cur.reached_at is not None:
-            return None
+        if cur.reached_at is not None or cur.service_m < self.min_fraction * length:
+            return None  # (metres credited, overlaps included, bound the union)
         fraction = cur.fraction(cur.service)
         if fraction < self.min_fraction:
             return None
@@ -183,7 +194,12 @@ class CoverageBook:
     def result(self) -> dict[str, SegmentCoverage]:
         """Coverage of every segment of the network, serviced or not."""
         out: dict[str, SegmentCoverage] = {}
-        for sid, passes in self._passes.items():
+        for sid in self._length:
+            passes = self._passes.get(sid)
+            if not passes:
+                # Most blocks of a town see no truck in a run: keep this path cheap.
+                out[sid] = SegmentCoverage(sid, False, 0.0, 0, None, None, False, False)
+                continue
             best = 0.0
             served = [p for p in passes if p.reached_at is not None]
             plowed = salted = False
