@@ -90,10 +90,14 @@ def transition(
     # Hypotheses this far behind the best cannot come back: skip their routes.
     floor = max(prev_score) - BEAM
     use_speed = expect >= 0.0
-    for i, ea in enumerate(prev.edges):
+    # Best predecessors first: their scores bound how long a route from a worse one
+    # may be and still win, which keeps most searches short.
+    order = sorted(range(len(prev_score)), key=prev_score.__getitem__, reverse=True)
+    for i in order:
         sa = prev_score[i]
         if sa < floor:
-            continue
+            break
+        ea = prev.edges[i]
         oa = prev.offs[i]
         la = length[ea]
         rest = la - oa
@@ -122,7 +126,14 @@ def transition(
                         done = search.done
                     hit = done.get(frm[eb])
                     if hit is None:
-                        hit = search.reach(frm[eb], bound - ob)
+                        need = bound - ob
+                        if best[j] > _NEG:
+                            # Longer than this, the route scores below best[j].
+                            room = (sa - best[j] + mix_gc) / inv_beta + gc
+                            if use_speed:
+                                room = max(room, (sa - best[j] + mix_v) / inv_beta_v + expect)
+                            need = min(need, room - rest - ob + ww)
+                        hit = search.reach(frm[eb], need)
                     if hit is not None:
                         ln = rest + hit[1] + ob
                         pen = hit[0] - hit[1]
