@@ -1,4 +1,5 @@
-// Live plow map for one town, served at /t/<slug>/.
+// Dispatchers' live fleet map for one town, served at /dispatch/t/<slug>/: every vehicle
+// by its own name, undelayed (the residents' page is /t/<slug>/, static/public/).
 //
 // Talks to the server at:
 //   GET  /api/towns/<slug>           -> {"slug", "name", "bbox": [minLon, minLat, maxLon, maxLat] | null}
@@ -31,7 +32,8 @@ const slug = slugFromPath(window.location.pathname);
 // ---------------------------------------------------------------- utilities
 
 function slugFromPath(path) {
-  const m = /^\/t\/([^/]+)/.exec(path);
+  // /dispatch/t/<slug>/ (the residents' page at /t/<slug>/ is static/public/main.js)
+  const m = /^(?:\/dispatch)?\/t\/([^/]+)/.exec(path);
   if (!m) return null;
   try {
     return decodeURIComponent(m[1]);

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
-from app import live
+from ingest.coverage_store import Service, record_services
 from tests.support import add_town
 
 # A small grid east of Kouvola's centre. (source_id, name, priority, WKT)
@@ -51,59 +51,16 @@ async def add_vehicle(conn: asyncpg.Connection, town: int, ident: str) -> int:
     return vehicle
 
 
-_PASS = """
-INSERT INTO segment_services (town_id, segment_id, vehicle_id, storm_id, forward, started_at,
-                              ended_at, fraction, plowed, salted, confidence)
-SELECT $1, $2, $3,
-       (SELECT s.id FROM storms s WHERE s.town_id = $1 AND s.started_at <= $5
-           AND (s.ended_at IS NULL OR s.ended_at > $5) ORDER BY s.started_at DESC LIMIT 1),
-       true, $4, $5, 1.0, $6, $7, $8
-RETURNING coalesce(storm_id, 0)"""
-
-_STATUS = """
-INSERT INTO segment_status AS st (town_id, segment_id, storm_key, first_service, last_service,
-                                  passes, last_plowed, last_salted, last_vehicle_id,
-                                  last_confidence)
-VALUES ($1, $2, $3, $4, $5, 1, CASE WHEN $6 THEN $5::timestamptz END,
-        CASE WHEN $7 THEN $5::timestamptz END, $8, $9)
-ON CONFLICT (segment_id, storm_key) DO UPDATE SET
-    first_service = least(st.first_service, EXCLUDED.first_service),
-    last_service = greatest(st.last_service, EXCLUDED.last_service),
-    passes = st.passes + 1,
-    last_plowed = greatest(st.last_plowed, EXCLUDED.last_plowed),
-    last_salted = greatest(st.last_salted, EXCLUDED.last_salted)
-RETURNING segment_id, storm_key, first_service, last_service, passes, last_plowed,
-          last_salted"""
-
-
 async def serve(conn: asyncpg.Connection, town: int, slug: str, segment: int, vehicle: int,
                 ended_at: datetime, *, plowed: bool = True, salted: bool = False,
                 confidence: float = 0.9) -> None:
-    """Record one service pass as ingest.coverage_store.record_services does: evidence
-    row, status row and a ``segments`` NOTIFY to map clients, in one transaction.
-
-    A mirror rather than a call: record_services, as it stands in the working tree, fails
-    to prepare its status upsert ($5 deduced as both text and timestamptz; it needs
-    ``$5::timestamptz`` in the CASEs). test_public_feed holds a strict xfail that calls
-    the real one, so the day it works this helper can become a call."""
-    started = ended_at - timedelta(seconds=40)
+    """Record one service pass through the live matcher's own store: evidence row,
+    status row and a ``segments`` NOTIFY to map clients, in one transaction."""
     async with conn.transaction():
-        key = await conn.fetchval(_PASS, town, segment, vehicle, started, ended_at, plowed,
-                                  salted, confidence)
-        row = await conn.fetchrow(_STATUS, town, segment, key, started, ended_at, plowed,
-                                  salted, vehicle, confidence)
-        await live.notify(conn, live.encode_messages(slug, "segments", [status_item(row)]))
-
-
-def status_item(row: asyncpg.Record) -> dict[str, object]:
-    """The live ``segments`` item, field for field as the matcher sends it."""
-    def iso(t: datetime | None) -> str | None:
-        return t.isoformat() if t else None
-
-    return {"id": row["segment_id"], "storm": row["storm_key"] or None,
-            "first_service": iso(row["first_service"]), "last_service": iso(row["last_service"]),
-            "passes": row["passes"], "last_plowed": iso(row["last_plowed"]),
-            "last_salted": iso(row["last_salted"])}
+        await record_services(conn, town, slug, [Service(
+            segment_id=segment, vehicle_id=vehicle, forward=True,
+            started_at=ended_at - timedelta(seconds=40), ended_at=ended_at, fraction=1.0,
+            plowed=plowed, salted=salted, confidence=confidence)])
 
 
 def ago(**kw: float) -> datetime:

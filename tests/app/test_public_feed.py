@@ -170,10 +170,10 @@ async def test_unknown_town_is_refused(database: str) -> None:
         assert info.value.response.status_code == 403
 
 
-@pytest.mark.xfail(strict=True, reason="ingest.coverage_store.record_services cannot "
-                   "prepare its status upsert yet ($5 deduced as text and timestamptz)")
 async def test_matcher_store_path_reaches_public_feed(database: str,
                                                       conn: asyncpg.Connection) -> None:
+    """The matcher's store (ingest.coverage_store.record_services) called directly: its
+    NOTIFY reaches residents as a ``segments`` message."""
     town, ids = await seed_town(conn)
     plow = await add_vehicle(conn, town, "plow-1")
     await start_storm(conn, "kouvola", at=ago(hours=1))

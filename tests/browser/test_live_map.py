@@ -63,7 +63,7 @@ async def test_streets_and_moving_plows(
             page = await browser.new_page(viewport={"width": 1100, "height": 700})
             page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
             page.on("pageerror", lambda e: errors.append(str(e)))
-            await page.goto(f"{srv.url}/t/kouvola/")
+            await page.goto(f"{srv.url}/dispatch/t/kouvola/")  # fleet map moved off /t/
             await until(page, "document.querySelector('#conn').textContent.includes('live')")
             assert await page.text_content("#town-name") == "Kouvola"
             await until(page, f"{MAP} && {MAP}.loaded() && "
