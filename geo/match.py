@@ -1,16 +1,20 @@
 """Online hidden-Markov-model map matching (after Newson & Krumm 2009).
 
 Hidden states are *directed* edges at an offset: where on which block, driving which
-way. Emission scores how far a fix lies from that point (and whether a reported
-heading agrees with the driving direction); transition scores how well the shortest
-route between two states agrees with the straight-line move of the fixes. Viterbi
-runs online per vehicle; a step becomes final as soon as every surviving hypothesis
-agrees on it, or at the latest ``lag`` steps later, and the route driven up to it is
-then emitted as :class:`Traversal` pieces. Routing between states is what credits
-the blocks between sparse fixes.
+way (one-ways also get a heavily penalised wrong-way state). Emission scores how far a
+fix lies from that point and whether a reported heading agrees with the driving
+direction; transition scores how well the shortest route between two states agrees
+with the straight-line move of the fixes and, when speeds are reported, with speed x
+time. Viterbi runs online per vehicle; a step becomes final as soon as every
+surviving hypothesis agrees on it, or at the latest ``lag`` steps later, and the route
+driven up to it is then emitted as :class:`Traversal` pieces. Routing between states
+is what credits the blocks between sparse fixes.
 
-See ``geo.track`` for the per-vehicle machinery; this module holds the public types
-and the network-wide, built-once part.
+Modules: ``geo.cluster`` (which fixes become steps), ``geo.track`` (per-vehicle
+Viterbi), ``geo.transition`` (the hot loop), ``geo.emit`` (steps to traversals),
+``geo.routing`` (directed graph, cached Dijkstra), ``geo.candidates`` (spatial index),
+``geo.projection`` (local metric plane). This one holds the network-wide part, built
+once, and re-exports the public types.
 """
 
 from __future__ import annotations

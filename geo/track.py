@@ -1,9 +1,11 @@
-"""One vehicle's online Viterbi: fix filtering, fixed-lag decoding, route emission.
+"""One vehicle's online Viterbi: fixed-lag decoding over steps, route emission.
 
-Only fixes that carry new information become HMM steps: a vehicle standing still
-(reported speed ~0, or no speed and no displacement beyond the noise) adds nothing
-but the chance to invent a pass out of jitter, and at 1 Hz most fixes of a moving
-vehicle are a few metres apart and cost time without changing the decoded route.
+Fixes are first grouped into steps (``geo.cluster``): a vehicle standing still is one
+step, so jitter cannot turn into driving. Each step's candidates are scored against
+the previous step's (``geo.transition``); a step becomes final once every surviving
+hypothesis agrees on it, or ``lag`` steps later, and the route to it is emitted.
+Fixes no route can reach are held: one is an outlier and skipped, several in a row
+mean the vehicle left the map (or the map lacks a road), and the track is split.
 """
 
 from __future__ import annotations
