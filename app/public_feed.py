@@ -124,6 +124,7 @@ class TownFeed:
         assert self._hub_sub is not None
         hub_sub = self._hub_sub
         closed = asyncio.create_task(hub_sub.closed.wait())
+        get: asyncio.Task[dict[str, Any]] | None = None
         try:
             while not hub_sub.closed.is_set():
                 get = asyncio.create_task(hub_sub.queue.get())
@@ -146,9 +147,12 @@ class TownFeed:
             # Subscribers reconnect and get a new feed; better than a silent, stuck one.
             log.exception("public feed of %s failed", self.slug)
         finally:
-            closed.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await closed
+            # Cancelled mid-wait (the last subscriber left): no helper task may outlive us.
+            for helper in (closed, get):
+                if helper is not None and not helper.done():
+                    helper.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await helper
             self._finish()
 
     def _finish(self) -> None:

@@ -118,8 +118,9 @@ function ensureStreets() {
 function fit(bbox, animate) {
   if (!Array.isArray(bbox) || bbox.length !== 4) return;
   const [x0, y0, x1, y1] = bbox;
+  // Not closer than 16: a resident needs the streets around theirs to know where it is.
   if (x1 - x0 < 1e-5 && y1 - y0 < 1e-5) state.map.easeTo({ center: [x0, y0], zoom: 16, duration: animate ? 500 : 0 });
-  else state.map.fitBounds([[x0, y0], [x1, y1]], { padding: 40, maxZoom: 17, duration: animate ? 500 : 0 });
+  else state.map.fitBounds([[x0, y0], [x1, y1]], { padding: 40, maxZoom: 16, duration: animate ? 500 : 0 });
 }
 
 function createMap(config) {

@@ -175,7 +175,7 @@ export class Panel {
       const fact = (k, v) => facts.append(el('dt', null, k), el('dd', null, v));
       if (s.last_service) fact('Last service', `${clock(parseTime(s.last_service), tz)} (${ago(parseTime(s.last_service), now)})`);
       fact('Passes this storm', String(s.passes));
-      fact('Priority', `${priority} (${card.segment.road_class})`);
+      fact('Priority', `${priority} (1 is plowed first)`);
       if (typeof card.distance_m === 'number') fact('Distance from you', `${Math.round(card.distance_m)} m`);
       c.append(facts);
       c.append(this.evidence(card.evidence, tz));
