@@ -33,7 +33,7 @@ class RoutingNet:
         seg_lengths: Sequence[float],
         *,
         wrong_way_penalty_m: float,
-        cache_searches: int = 8192,
+        cache_nodes: int = 500_000,
     ) -> None:
         graph = StreetGraph(segments)
         seg_index = {s.source_id: i for i, s in enumerate(segments)}
@@ -71,8 +71,11 @@ class RoutingNet:
             not any(not self.wrong_way[x] and self.to[x] != self.frm[e] for x in self.out[n])
             for e, n in enumerate(self.to)
         ]
+        # Settled nodes over all cached searches, bounded so a matcher that runs for a
+        # whole winter keeps a steady memory footprint (~100 B per node).
         self._searches: OrderedDict[int, Search] = OrderedDict()
-        self._cache_size = cache_searches
+        self._cache_nodes = cache_nodes
+        self.settled = 0
 
     def _add(self, seg: int, fwd: bool, wrong: bool, a: int, b: int, length: float,
              penalty: float) -> None:
@@ -124,8 +127,9 @@ class RoutingNet:
         found = self._searches.get(source)
         if found is None:
             found = self._searches[source] = Search(self, source)
-            if len(self._searches) > self._cache_size:
-                self._searches.popitem(last=False)
+            while self.settled > self._cache_nodes and len(self._searches) > 1:
+                _, old = self._searches.popitem(last=False)
+                self.settled -= len(old.done)
         else:
             self._searches.move_to_end(source)
         return found
@@ -180,6 +184,7 @@ class Search:
             if node in done:
                 continue
             done[node] = (c, ln, via)
+            net.settled += 1
             for e in out[node]:
                 nxt = to[e]
                 nc = c + cost[e]
