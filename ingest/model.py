@@ -43,6 +43,7 @@ REASONS: dict[str, str] = {
     "impossible_speed": "too far from the vehicle's previous fix for the time between them",
     "unknown_town": "no such town",
     "unknown_vehicle": "no such vehicle and auto-registration is off",
+    "unauthorized_device": "not an active device of the town (device credentials enforced)",
     "duplicate": "this vehicle already has a fix at this fix time",
     "store_failed": "the database refused the message; see the server log",
 }

@@ -8,8 +8,8 @@ Payload convention with the HTTP endpoint (app/api/device_http.py), which calls
             received_at=datetime.now(UTC),
             content_type=request.headers.get("content-type"))
 
-- JSON body (``Content-Type: application/json`` or ``…+json``; or no/other content type
-  and a body starting with ``{``): ``payload`` is the body bytes exactly as received.
+- JSON body (``Content-Type: application/json`` or ``…+json``, or a body starting with
+  ``{`` whatever its content type): ``payload`` is the body bytes exactly as received.
 - Everything else — GET; POST ``application/x-www-form-urlencoded``; POST with the fix in
   the URL and an empty body (what Traccar Client's older versions send): ``payload`` is
   the URL's raw query string without the ``?``, percent-encoding untouched; when the
@@ -94,12 +94,11 @@ def parse_topic(topic: str) -> tuple[str, str]:
 
 
 def is_json(msg: Message) -> bool:
+    # The same rule as the HTTP endpoint's (app/api/device_http.py), so both read a
+    # request the same way: a form never starts with '{', so a leading '{' means JSON
+    # whatever the client said its content type was.
     media = (msg.content_type or "").split(";", 1)[0].strip().lower()
-    if media == "application/json" or media.endswith("+json"):
-        return True
-    if media == "application/x-www-form-urlencoded":
-        return False
-    return msg.payload.lstrip()[:1] == b"{"
+    return media == "application/json" or media.endswith("+json") or msg.payload[:1] == b"{"
 
 
 def decode_message(msg: Message, limits: Limits) -> Decoded:
