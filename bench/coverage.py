@@ -453,6 +453,9 @@ def machine() -> str:
     return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}"
 
 
+_OURS = ("bench/coverage.py", "bench/fmm_baseline.py")
+
+
 def git_head() -> str:
     """Commit measured, and whether the engine's files differed from it."""
     try:
@@ -461,12 +464,12 @@ def git_head() -> str:
             check=True,
         ).stdout.strip()  # fmt: skip
         dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--", "geo", "app", "bench"], cwd=REPO,
+            ["git", "status", "--porcelain", "--", "geo", "app", *_OURS], cwd=REPO,
             capture_output=True, text=True, check=True,
         ).stdout.strip()  # fmt: skip
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
-    return head + (" (plus uncommitted changes in geo/, app/ or bench/)" if dirty else "")
+    return head + (" (plus uncommitted changes in geo/, app/ or this benchmark)" if dirty else "")
 
 
 def load() -> str:
