@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import asyncpg
+import httpx
 import orjson
 import paho.mqtt.client as mqtt
 from playwright.async_api import Browser, Page
@@ -132,6 +133,16 @@ async def test_colours_search_near_me_live_status_and_report(
         assert await conn.fetchval(
             "SELECT description FROM problem_reports WHERE segment_id = $1",
             ids["f1"]) == "Only one lane was done"
+
+        # The dispatcher ends the storm: the page says so at once and keeps its colours,
+        # now aged against the storm's end.
+        async with httpx.AsyncClient(base_url=srv.url) as http:
+            r = await http.post("/api/dispatch/towns/kouvola/storms/end")
+            assert r.status_code == 200, r.text
+        await until(page, "document.querySelector('#storm-banner').textContent"
+                          ".includes('ended')")
+        assert "is-ended" in (await page.get_attribute("#storm-banner", "class") or "")
+        assert (await colours(page))[ids["o1"]] == BIN_0
         await page.context.close()
     assert not [e for e in errors if "Content Security Policy" in e or "Refused" in e], errors
     assert errors == []
