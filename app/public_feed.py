@@ -208,8 +208,10 @@ class TownFeed:
             return
         kind, items = message.get("type"), message.get("items") or []
         if kind == "positions":
-            async with self.feeds.pool.acquire() as conn:
-                depots = await pv.at_depot(conn, self.rules, items)
+            depots = [False] * len(items)
+            if self.rules.has_depots:
+                async with self.feeds.pool.acquire() as conn:
+                    depots = await pv.at_depot(conn, self.rules, items)
             for item, depot in zip(items, depots, strict=True):
                 self._queue(item["time"], "v", item, depot)
         elif kind == "segments":
