@@ -28,6 +28,7 @@ from tests.ingest.test_properties_decoders import json_values, wild
 from tests.support import add_town
 
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
+# Repeatable in CI; PLOWSHARE_HYPOTHESIS_DB_EXAMPLES=1000 digs deeper, freshly random.
 EXAMPLES = int(os.environ.get("PLOWSHARE_HYPOTHESIS_DB_EXAMPLES", "60"))
 
 towns = st.sampled_from(["kouvola", "drammen", "atlantis"])
@@ -123,6 +124,7 @@ async def test_every_message_is_stored_or_rejected_by_name(
     # Hypothesis drives synchronously from a worker thread; each example's batch runs on
     # this event loop (which owns the pool) while the thread waits for it.
     @settings(max_examples=EXAMPLES, deadline=None, database=None,
+              derandomize="PLOWSHARE_HYPOTHESIS_DB_EXAMPLES" not in os.environ,
               suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
     @given(messages)
     def run(batch_messages: list[Message]) -> None:
