@@ -228,7 +228,7 @@ def _timed(fn: Callable[[], set[str]]) -> tuple[set[str], float]:
 def _fmm_run(
     fmm: FmmBaseline, by_vehicle: dict[str, list[FmmPing]], interval_s: float, sigma: float
 ) -> set[str]:
-    fmm.set_gps_error(sigma)
+    fmm.tune(sigma, interval_s)
     cov = fmm.coverage(by_vehicle, interval_s)
     return {sid for sid, f in cov.items() if f >= MIN_FRACTION}
 
@@ -577,9 +577,11 @@ def report(
         f"noise of the given sigma; plowshare also gets each fix's speed and heading (with "
         f"GNSS-like errors: sigma {SPEED_SIGMA_MPS} m/s and {HEADING_SIGMA_DEG:g} degrees), "
         "blade state and an accuracy equal to the noise sigma, as trackers report them. "
-        "fastmm cannot use speed or heading; it gets gps_error = the noise sigma, a search "
-        "radius of max(50 m, 4 sigma), a reverse tolerance of 3 sigma, and its path counts "
-        "only where the blade was down at either end of a step. "
+        "fastmm cannot use speed or heading; its knobs are set per row from the noise "
+        "sigma and the interval as a grid search on an unscored seed found best (see "
+        "`FmmBaseline.tune`: up to 5 s, gps_error 2 sigma and 3 sigma reverse tolerance; "
+        "sparser, gps_error = sigma and none; 16 candidates within max(50 m, 4 sigma)), "
+        "and its path counts only where the blade was down at either end of a step. "
         f"{len({r.seed for r in sim})} seeded fleets per network, pooled.",
         "",
         *[f"- {r.name} (seed {r.seed}): {r.info}" for r in sim],
