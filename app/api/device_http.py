@@ -150,7 +150,10 @@ async def _body(request: Request, limit: int) -> bytes | None:
     return b"".join(chunks)
 
 
-@router.api_route("/osmand", methods=["GET", "POST"])
+# One handler, registered once per method: a single route with two methods would give
+# both the same OpenAPI operation id.
+@router.get("/osmand", operation_id="osmand_fix_get")
+@router.post("/osmand", operation_id="osmand_fix_post")
 async def osmand(request: Request, pool: PoolDep) -> JSONResponse:
     """One fix from OsmAnd or Traccar Client (see the module's documentation)."""
     ingest: DeviceIngest = request.app.state.device_ingest
