@@ -31,6 +31,8 @@ from geo.projection import FloatArray, LocalProjection
 from geo.routing import RoutingNet
 from geo.track import Track, TrackStats
 
+SAME_PLACE_M = 25.0  # two projections of a fix onto one block closer than this are one
+
 
 class Matcher:
     """Everything built once per network: projection, spatial index, routing graph."""
@@ -100,11 +102,18 @@ class Matcher:
         net, length = self.net, self.net.length
         fix_l, seg_l, off_l = fix.tolist(), seg.tolist(), off.tolist()
         cap = c.max_candidates
+        seen: dict[tuple[int, int], list[float]] = {}
         for k in range(len(fix_l)):
             edges, offs, emis = out[fix_l[k]]
             if len(edges) >= cap:
                 continue
             s = seg_l[k]
+            # Adjacent chunks of a block report the same nearest point; a second
+            # candidate on a block must be somewhere else (the other leg of a hairpin).
+            kept = seen.setdefault((fix_l[k], s), [])
+            if any(abs(off_l[k] - o) < SAME_PLACE_M for o in kept):
+                continue
+            kept.append(off_l[k])
             for e in net.edges_of_seg[s]:
                 if net.forward[e]:
                     if not ok_fwd[k]:

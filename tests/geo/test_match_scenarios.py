@@ -15,6 +15,7 @@ from test_match_support import (
     T0,
     Drive,
     Net,
+    andorra,
     baltimore,
     cover,
     krems,
@@ -210,3 +211,22 @@ def test_standing_at_a_depot_for_half_an_hour_services_nothing() -> None:
             worst = max((p.driven_fraction * net.segment(sid).length_m
                          for sid in result for p in book.passes(sid)), default=0.0)
             assert worst < 30.0, (sensors, seed, worst)
+
+
+def test_a_mountain_road_that_passes_close_to_itself_is_followed_through_its_hairpins() -> None:
+    net = andorra()
+    # One 3.7 km block of mountain road, its switchbacks a few dozen metres apart: a
+    # fix near one leg is also near another, and both must be candidates.
+    road = net.edge("w6244541:0")
+    assert road.length_m > 3000
+    drive = Drive.along([road])
+    for seed in range(3, 8):  # seeds whose noise put fixes nearer the wrong leg
+        for interval in (1.0, 5.0, 15.0):
+            fixes = pings(sample(drive, interval_s=interval, speed=10.0), random.Random(seed),
+                          speed=10.0)
+            track = net.matcher.track("plow-1")
+            out = track.push_many(fixes) + track.flush()
+            assert track.stats.splits == 0 and track.stats.outliers == 0, (seed, interval)
+            forward = sum(t.end_m - t.start_m for t in out
+                          if t.source_id == road.source_id and t.forward)
+            assert forward > 0.97 * road.length_m, (seed, interval, forward)

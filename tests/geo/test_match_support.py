@@ -63,6 +63,11 @@ def baltimore() -> Net:
     return _net("osm", "baltimore.osm.pbf")
 
 
+@lru_cache(maxsize=1)
+def andorra() -> Net:
+    return _net("osm", "andorra.osm.pbf")
+
+
 def bearing_deg(a: tuple[float, float], b: tuple[float, float]) -> float:
     az, _, _ = GEOD.inv(a[0], a[1], b[0], b[1])
     return float(az) % 360.0
