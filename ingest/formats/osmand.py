@@ -13,14 +13,16 @@ Payload convention with the HTTP endpoint (app/api/device_http.py), which calls
 - Everything else — GET; POST ``application/x-www-form-urlencoded``; POST with the fix in
   the URL and an empty body (what Traccar Client's older versions send): ``payload`` is
   the URL's raw query string without the ``?``, percent-encoding untouched; when the
-  request also has a form body, ``b"&"`` and the body bytes are appended.
+  request also has a form body, ``b"&"`` and the body bytes are appended. The endpoint
+  removes the ``token=…`` pair first: a credential must not reach ``raw`` or quarantine.
 
 The payload's device id (``id``, ``deviceid``, or the JSON ``device_id``) must name the
 topic's vehicle, else the message is rejected ``vehicle_mismatch``.
 
 Query/form fields (after Traccar's OsmAndProtocolDecoder): ``id``/``deviceid``,
-``timestamp`` (epoch s; epoch ms when > 2^31; or ISO 8601 **with an offset** — unlike
-Traccar we never assume the server's zone), ``lat``, ``lon`` (or ``location=lat,lon``),
+``timestamp`` (epoch s; epoch ms when > 2^31, so epoch seconds only work until
+2038-01-19; or ISO 8601 **with an offset** — unlike Traccar we never assume the server's
+zone), ``lat``, ``lon`` (or ``location=lat,lon``),
 ``speed`` (**knots**), ``bearing``/``heading`` (degrees), ``altitude`` (m), ``accuracy``
 (m), ``valid`` (true/false/1/0), ``batt``; any other key is an attribute kept in ``raw``.
 Attributes plowshare reads: ``blade`` (down → plow down, up → raised; also ``plow``) and
