@@ -11,6 +11,8 @@ from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
 
+import asyncpg
+
 from app.errors import PlowshareError
 from app.settings import Settings, load_settings
 
@@ -32,6 +34,14 @@ def main(argv: list[str] | None = None) -> int:
     except (CliError, LookupError, PlowshareError) as exc:
         print(f"plowshare: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:
+        print(f"plowshare: cannot reach a service: {exc}", file=sys.stderr)
+        return 1
+    except asyncpg.PostgresError as exc:
+        hint = (" (is the database migrated? run `plowshare migrate`)"
+                if isinstance(exc, asyncpg.UndefinedTableError) else "")
+        print(f"plowshare: database error: {exc}{hint}", file=sys.stderr)
+        return 1
     return result
 
 
@@ -77,6 +87,14 @@ def _parser() -> argparse.ArgumentParser:
     si.add_argument("--name-property", default="name",
                     help="GeoJSON: property holding the street name")
     si.set_defaults(func=_streets_import)
+    sa = st.add_parser("addresses",
+                       help="load address ranges (L_F_ADD, L_T_ADD, R_F_ADD, R_T_ADD) "
+                            "from a GeoJSON of the town's segments")
+    sa.add_argument("--town", required=True)
+    sa.add_argument("file", type=Path)
+    sa.add_argument("--id-property", default="id",
+                    help="property holding the segment id used at import")
+    sa.set_defaults(func=_streets_addresses)
 
     sm = sub.add_parser("storm", help="start or end a town's storm").add_subparsers(
         required=True, metavar="ACTION")
@@ -184,6 +202,14 @@ def _streets_import(settings: Settings, args: argparse.Namespace) -> int:
         options = {"split": args.split, "id_property": args.id_property,
                    "name_property": args.name_property}
     return _run(import_streets(settings, args.town, args.file, **options))
+
+
+def _streets_addresses(settings: Settings, args: argparse.Namespace) -> int:
+    from app.commands import import_addresses
+
+    if not args.file.is_file():
+        raise CliError(f"no such file: {args.file}")
+    return _run(import_addresses(settings, args.town, args.file, args.id_property))
 
 
 def _storm_start(settings: Settings, args: argparse.Namespace) -> int:

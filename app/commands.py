@@ -124,3 +124,20 @@ async def retention(settings: Settings, days: int) -> int:
           f"({', '.join(result.dropped_partitions) or 'none'}), "
           f"deleted {result.deleted_rejections} quarantined message(s)")
     return 0
+
+
+async def import_addresses(settings: Settings, town: str, path: Path, id_property: str) -> int:
+    from app.addresses import import_address_ranges
+    from app.streets.geojson import read_geojson
+
+    features = read_geojson(path)
+    conn = await connect(settings.database)
+    try:
+        town_id = await conn.fetchval("SELECT id FROM towns WHERE slug = $1", town)
+        if town_id is None:
+            raise LookupError(f"no town '{town}': add it with `plowshare towns add`")
+        n = await import_address_ranges(conn, town_id, features, id_property)
+    finally:
+        await conn.close()
+    print(f"{path.name}: address ranges for {n} segments of {town}")
+    return 0

@@ -20,6 +20,7 @@ from app.broker import Broker, port_open
 from app.commands import add_town, import_streets_file, migrate
 from app.db import connect
 from app.settings import REPO_ROOT, Settings
+from app.storms import start_storm
 
 
 async def _prepare(settings: Settings, osm: Path, town: str, name: str) -> None:
@@ -35,6 +36,17 @@ async def _prepare(settings: Settings, osm: Path, town: str, name: str) -> None:
     if not has_streets:
         result = await import_streets_file(settings, town, osm)
         print(f"imported {result.added} street segments from {osm.name}")
+    conn = await connect(settings.database)
+    try:
+        # The public map counts "this storm" from its start: the demo is a storm.
+        running = await conn.fetchval(
+            "SELECT EXISTS (SELECT 1 FROM storms s JOIN towns t ON t.id = s.town_id"
+            " WHERE t.slug = $1 AND s.ended_at IS NULL)", town)
+        if not running:
+            await start_storm(conn, town, "Demo storm")
+            print("started a storm")
+    finally:
+        await conn.close()
 
 
 def run_demo(
