@@ -20,6 +20,16 @@ log = logging.getLogger("plowshare")
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    # Database-free commands keep their own parsers (their CLI is a contract scripts use).
+    if argv[:1] == ["coverage"]:
+        from app import offline_coverage
+
+        return offline_coverage.main(argv[1:])
+    if argv[:1] == ["simulate"] and any(a == "--csv" or a.startswith("--csv=") for a in argv):
+        from app import sim_offline
+
+        return sim_offline.main(argv[1:])
     parser = _parser()
     args = parser.parse_args(argv)
     settings = load_settings()
@@ -114,7 +124,12 @@ def _parser() -> argparse.ArgumentParser:
     rt.add_argument("--days", type=int, required=True)
     rt.set_defaults(func=_retention)
 
-    sim = sub.add_parser("simulate", help="drive simulated plows and publish over MQTT")
+    sub.add_parser("coverage", add_help=False,
+                   help="offline: which streets did these pings service? "
+                        "(--streets FILE --pings CSV --out CSV; no database)")
+    sim = sub.add_parser("simulate",
+                         help="drive simulated plows and publish over MQTT "
+                              "(with --csv: write pings + truth CSVs instead; no database)")
     sim.add_argument("--town", required=True)
     sim.add_argument("--vehicles", type=int, default=5)
     sim.add_argument("--interval", type=float, default=2.0, help="seconds between fixes")
