@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 
 import asyncpg
 from fastapi import APIRouter, Path, Query
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from app import live, queries
 from app.deps import PoolDep
@@ -25,6 +25,8 @@ from app.storms import Storm, end_storm, start_storm
 router = APIRouter(prefix="/api/dispatch/towns", tags=["dispatch"])
 
 Slug = Annotated[str, Path(pattern=r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")]
+# Ids are bigint: anything past 2^63-1 is a client error, not a database one.
+RowId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 
 
 class StormIn(BaseModel):
@@ -43,6 +45,16 @@ class PublicRulesIn(BaseModel):
     idle_after_s: int | None = Field(None, ge=30, le=86400)
     bins_min: list[int] | None = Field(None, min_length=1, max_length=8)
     base_style_url: str | None = Field(None, max_length=500, pattern=r"^/[^/]")
+
+    @model_validator(mode="after")
+    def _no_nulls(self) -> PublicRulesIn:
+        # Leaving a field out keeps its value; null would mean "no value", which only the
+        # base map style may have (found by the API fuzz run: it reached a NOT NULL column).
+        nulls = sorted(f for f in self.model_fields_set
+                       if f != "base_style_url" and getattr(self, f) is None)
+        if nulls:
+            raise ValueError(f"{', '.join(nulls)} cannot be null; leave it out to keep it")
+        return self
 
     @field_validator("bins_min")
     @classmethod
@@ -174,7 +186,7 @@ async def add_depot(slug: Slug, body: DepotIn, pool: PoolDep, rules: RulesDep,
 
 
 @router.delete("/{slug}/depots/{depot}", status_code=204)
-async def delete_depot(slug: Slug, depot: int, pool: PoolDep, rules: RulesDep,
+async def delete_depot(slug: Slug, depot: RowId, pool: PoolDep, rules: RulesDep,
                        _auth: DispatcherDep) -> None:
     async with pool.acquire() as conn, conn.transaction():
         town = await queries.town_id(conn, slug)

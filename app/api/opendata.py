@@ -40,8 +40,9 @@ async def segments(
     since: Annotated[datetime | None, Query(
         description="only segments serviced at or after this time (ISO 8601 with offset)")]
     = None,
-    storm: Annotated[int | None, Query(ge=0, description="storm id; 0 = outside storms; "
-                                       "default: the storm the map shows")] = None,
+    storm: Annotated[int | None, Query(
+        ge=0, le=2**63 - 1,
+        description="storm id; 0 = outside storms; default: the storm the map shows")] = None,
     format: Annotated[Literal["geojson", "csv"], Query()] = "geojson",
 ) -> Response:
     """Every current segment with its service status (fields: docs/open-data-schema.md).

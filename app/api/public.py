@@ -18,6 +18,9 @@ from app.search import nearest, search
 router = APIRouter(prefix="/api/towns", tags=["residents"])
 
 Slug = Annotated[str, Path(pattern=r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")]
+RowId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+# PostgreSQL text cannot hold NUL; refuse it here rather than fail in the database.
+NO_NUL = r"^[^\x00]*$"
 
 
 @router.get("/{slug}/public")
@@ -38,7 +41,7 @@ async def public_config(slug: Slug, pool: PoolDep, rules_cache: RulesDep) -> dic
 @router.get("/{slug}/search")
 async def find_street(
     slug: Slug, pool: PoolDep, rules_cache: RulesDep, public: PublicDep,
-    q: Annotated[str, Query(min_length=1, max_length=120)],
+    q: Annotated[str, Query(min_length=1, max_length=120, pattern=NO_NUL)],
 ) -> dict[str, Any]:
     """Streets by name (typo-tolerant, accents ignored, "5th Ave" = "Fifth Avenue") and,
     where the town has address ranges, addresses ("123 Oak St")."""
@@ -67,7 +70,7 @@ async def nearest_street(
 
 @router.get("/{slug}/segments/{segment}")
 async def segment_status_card(
-    slug: Slug, segment: int, pool: PoolDep, rules_cache: RulesDep, outlook: OutlookDep
+    slug: Slug, segment: RowId, pool: PoolDep, rules_cache: RulesDep, outlook: OutlookDep
 ) -> dict[str, Any]:
     """One block: status in the storm shown, the evidence (pseudonymous vehicle, blade,
     time, match confidence) and how far along the priority classes are."""
@@ -78,7 +81,7 @@ async def segment_status_card(
 @router.get("/{slug}/street-status")
 async def street_status(
     slug: Slug, pool: PoolDep, rules_cache: RulesDep, outlook: OutlookDep,
-    name: Annotated[str, Query(min_length=1, max_length=200)],
+    name: Annotated[str, Query(min_length=1, max_length=200, pattern=NO_NUL)],
 ) -> dict[str, Any]:
     """Every block of one street (the exact name a search returned)."""
     async with pool.acquire() as conn:
