@@ -61,6 +61,13 @@ class IngestSettings(BaseSettings):
     # Until device credentials exist, a ping for an unknown vehicle of a known town
     # registers the vehicle; set false to quarantine such pings as unknown_vehicle.
     auto_register_vehicles: bool = True
+    # With device credentials in use (plowshare vehicles add), store fixes only from
+    # vehicles with live credentials in the topic's town; others: unauthorized_device.
+    require_device_credentials: bool = False
+    # Default filter thresholds (each town may override them in town_filter_settings);
+    # None leaves the filter off, as Traccar does.
+    max_accuracy_m: float | None = Field(None, gt=0)
+    max_speed_mps: float | None = Field(None, gt=0)
     metrics_port: int | None = None
     # Raw pings (and quarantined messages) older than this are dropped, a day at a time;
     # coverage history is kept. None keeps everything.

@@ -38,11 +38,13 @@ class Delivery:
     generation: int
 
 
-def subscription(settings: MqttSettings) -> str:
-    topic = f"{settings.topic_prefix}/+/+/position"
+def subscriptions(settings: MqttSettings) -> list[str]:
+    """Native positions, and the OwnTracks app's location topic (owntracks/<town>/<vehicle>;
+    not owntracks/#, whose event, cmd and info sub-topics are not positions)."""
+    topics = [f"{settings.topic_prefix}/+/+/position", "owntracks/+/+"]
     if settings.shared_group:
-        return f"$share/{settings.shared_group}/{topic}"
-    return topic
+        return [f"$share/{settings.shared_group}/{t}" for t in topics]
+    return topics
 
 
 class MqttSource:
@@ -123,7 +125,7 @@ class MqttSource:
             self.generation += 1
         log.info("MQTT connected to %s:%d (session present: %s)", self.settings.host,
                  self.settings.port, flags.session_present)
-        client.subscribe(subscription(self.settings), qos=1)
+        client.subscribe([(t, 1) for t in subscriptions(self.settings)])
         self.connected.set()
 
     def _on_disconnect(

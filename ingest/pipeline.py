@@ -24,7 +24,7 @@ from datetime import UTC, date, datetime
 
 import asyncpg
 
-from app import live
+from app import devices, live
 from app.settings import IngestSettings
 from ingest import filters, store
 from ingest.decode import Limits, decode
@@ -117,13 +117,30 @@ class Pipeline:
         batch.positions = kept
 
     async def resolve(self, conn: asyncpg.Connection, batch: Batch) -> None:
-        kept: list[Position] = []
+        known: list[Position] = []
         for p in batch.positions:
             town_id = await self.resolver.town_id(conn, p.town)
             if town_id is None:
                 batch.reject(p, "unknown_town", f"no town '{p.town}'")
                 continue
             p.town_id = town_id
+            known.append(p)
+        if self.settings.require_device_credentials and known:
+            # Asked every batch, never cached: a revoked device stops counting at once.
+            # Checked before vehicles are resolved, so nothing is auto-registered.
+            active = await devices.active_devices(
+                conn, [(p.town_id or 0, p.vehicle) for p in known])
+            allowed: list[Position] = []
+            for p in known:
+                if (p.town_id, p.vehicle) in active:
+                    allowed.append(p)
+                else:
+                    batch.reject(p, "unauthorized_device",
+                                 f"'{p.vehicle}' has no live credentials in '{p.town}'")
+            known = allowed
+        kept: list[Position] = []
+        for p in known:
+            town_id = p.town_id or 0
             ref = await self.resolver.vehicle(conn, town_id, p.vehicle)
             if ref is None:
                 batch.reject(p, "unknown_vehicle", f"no vehicle '{p.vehicle}' in '{p.town}'")

@@ -121,7 +121,8 @@ async def test_persistent_session_keeps_fixes_published_while_ingester_is_down(
 @pytest.mark.parametrize("shared", [None, "workers"])
 async def test_subscription_topic(shared: str | None) -> None:
     from app.settings import MqttSettings
-    from ingest.mqtt import subscription
+    from ingest.mqtt import subscriptions
 
-    topic = subscription(MqttSettings(shared_group=shared))
-    assert topic == ("$share/workers/" if shared else "") + "plowshare/+/+/position"
+    topics = subscriptions(MqttSettings(shared_group=shared))
+    prefix = "$share/workers/" if shared else ""
+    assert topics == [prefix + "plowshare/+/+/position", prefix + "owntracks/+/+"]

@@ -21,7 +21,7 @@ from app.settings import (
     MqttSettings,
     Settings,
 )
-from ingest.mqtt import subscription
+from ingest.mqtt import subscriptions
 from ingest.service import Ingester
 from tests.security.mqtt_probe import Probe
 
@@ -52,8 +52,7 @@ def prepare_session(settings: Settings) -> None:
                ca_file=m.ca_file, protocol=mqtt.MQTTv311, clean_session=False) as p:
         reason = p.connect()
         assert p.accepted, f"ingester account refused: {reason}"
-        topics = subscription(m)
-        for topic in [topics] if isinstance(topics, str) else topics:
+        for topic in subscriptions(m):
             assert p.subscribe(topic), f"ingester may not subscribe to {topic}"
 
 
