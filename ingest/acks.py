@@ -1,11 +1,12 @@
 """End-to-end acknowledgements: after a batch commits, each vehicle that sent fixes gets,
 on ``<prefix>/<town>/<vehicle>/ack`` (QoS 1, retained), the highest sequence number up to
-which *all* of its fixes are stored, and its newest stored fix time::
+which *all* of its fixes are settled, and its newest stored fix time::
 
     {"seq": 1234, "time": "2026-11-29T07:15:02+00:00"}
 
-A device numbers its fixes 0, 1, 2, … (kept across restarts), keeps every fix until an
-ack covers its seq and re-sends the rest after a reconnect or a quiet period (see
+A fix is settled when it is stored or quarantined (a rejected fix is not worth sending
+again). A device numbers its fixes 0, 1, 2, … (kept across restarts), keeps every fix
+until an ack covers its seq and re-sends the rest after a reconnect or a quiet period (see
 app/device_client.py). Fixes without ``seq`` are stored as usual but cannot be
 acknowledged this way.
 """
@@ -35,11 +36,10 @@ class Ack:
 
 
 def vehicles_to_ack(batch: Batch) -> set[tuple[str, str]]:
-    """Every (town, vehicle) whose fixes in this batch are now in the database — newly
-    stored or already there (a re-sent fix must be acknowledged again)."""
+    """Every (town, vehicle) whose fixes in this batch are now settled — stored, already
+    stored (a re-sent fix must be acknowledged again) or quarantined."""
     keys = {(p.town, p.vehicle) for p in batch.stored if p.seq is not None}
-    keys |= {(r.town, r.vehicle) for r in batch.rejections
-             if r.reason == "duplicate" and r.town and r.vehicle}
+    keys |= {(r.town, r.vehicle) for r in batch.rejections if r.town and r.vehicle}
     return keys
 
 
@@ -57,10 +57,14 @@ async def advance(conn: asyncpg.Connection, town: str, vehicle: str) -> Ack | No
         # Sequence numbers start at 0: starting at the lowest seq we happen to hold would
         # acknowledge past fixes the broker lost before the first one got through.
         acked: int = -1 if row["acked_seq"] is None else row["acked_seq"]
+        # Stored or quarantined, a fix is settled: the device need not send it again.
         seqs = await conn.fetch(
-            """SELECT DISTINCT seq FROM pings
+            """SELECT seq FROM pings
                 WHERE vehicle_id = $1 AND seq IS NOT NULL AND seq > $2
-                ORDER BY seq LIMIT $3""", row["id"], acked, _MAX_SCAN)
+               UNION
+               SELECT seq FROM rejected_pings
+                WHERE town_id = $4 AND vehicle_ident = $5 AND seq IS NOT NULL AND seq > $2
+               ORDER BY seq LIMIT $3""", row["id"], acked, _MAX_SCAN, row["town_id"], vehicle)
         high = acked
         for r in seqs:
             if r["seq"] != high + 1:

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from datetime import date, datetime
 
 import asyncpg
+import orjson
 
 from ingest.model import Position, Rejection
 
@@ -54,9 +55,10 @@ RETURNING vehicle_id
 
 _INSERT_REJECTED = """
 INSERT INTO rejected_pings (town_id, town_slug, vehicle_ident, topic, reason, detail,
-                            fix_index, payload, received_at)
+                            fix_index, payload, received_at, seq)
 SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[],
-                     $6::text[], $7::integer[], $8::bytea[], $9::timestamptz[])
+                     $6::text[], $7::integer[], $8::bytea[], $9::timestamptz[],
+                     $10::bigint[])
 """
 
 
@@ -129,4 +131,20 @@ async def insert_rejections(conn: asyncpg.Connection, rejections: Sequence[Rejec
         [r.index for r in rejections],
         [r.payload for r in rejections],
         [r.received_at for r in rejections],
+        [seq_of(r.payload) for r in rejections],
     )
+
+
+def seq_of(payload: bytes) -> int | None:
+    """The device sequence number of a rejected single fix, when it carries a sane one
+    (it settles that seq for end-to-end acknowledgements)."""
+    if not payload.startswith(b"{"):
+        return None
+    try:
+        doc = orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        return None
+    seq = doc.get("seq") if isinstance(doc, dict) else None
+    if isinstance(seq, int) and not isinstance(seq, bool) and 0 <= seq < 2**63:
+        return seq
+    return None

@@ -171,3 +171,26 @@ async def test_ingester_crash_before_and_after_commit(
         # duplicates, not stored twice.
         assert await conn.fetchval(
             "SELECT count(*) FROM rejected_pings WHERE reason = 'duplicate'") > 0
+
+
+async def test_rejected_fixes_are_settled_so_acks_do_not_stall(
+    broker: Broker, database: str, conn: asyncpg.Connection, tmp_path: Path
+) -> None:
+    await add_town(conn)
+    start = datetime.now(UTC) - timedelta(hours=1)
+    async with ingester(make_settings(database, broker.port)):
+        d = device(broker, "plow-1", tmp_path, resend_after_s=60.0)
+        try:
+            for i in range(20):
+                f = fix(i, start)
+                if i in (5, 12):
+                    f["lat"] = 123.0  # a broken receiver: rejected bad_coordinates
+                d.send(f)
+            assert await asyncio.to_thread(d.wait_all_acked, 20), (d.acked_seq, d.unacked)
+            assert d.resent == 0  # acknowledged without waiting for a re-send
+        finally:
+            d.stop()
+    assert await conn.fetchval("SELECT count(*) FROM pings") == 18
+    assert await conn.fetchval(
+        "SELECT array_agg(seq ORDER BY seq) FROM rejected_pings "
+        "WHERE reason = 'bad_coordinates'") == [5, 12]
