@@ -56,7 +56,7 @@ class Track:
         self._anchor: Step | None = None  # last final step
         self._pending: list[Step] = []
         self._score: list[float] = []  # Viterbi scores of the newest step
-        self._anc: list[tuple[int, ...]] = []  # its candidates' ancestors in _pending
+        self._root: list[int] = []  # its candidates' ancestors in _pending[0]
         self._held: list[Step] = []  # fixes no route reaches (outliers, or a split)
 
     # --- public ---------------------------------------------------------------------
@@ -154,8 +154,11 @@ class Track:
         self._held = []
         emis = step.emis
         self._score = [s + e if s > _NEG else _NEG for s, e in zip(score, emis, strict=True)]
-        anc = self._anc
-        self._anc = [anc[b] + (j,) if b >= 0 else () for j, b in enumerate(back)]
+        if self._pending:
+            root = self._root
+            self._root = [root[b] if b >= 0 else -1 for b in back]
+        else:
+            self._root = list(range(len(back)))  # this step is the first pending
         step.back, step.kind = back, kind
         self._pending.append(step)
         return self._commit_ready()
@@ -164,7 +167,7 @@ class Track:
         self._anchor = None
         self._pending = [step]
         self._score = list(step.emis)
-        self._anc = [(j,) for j in range(len(step.edges))]
+        self._root = list(range(len(step.edges)))
         self._held = []
         return self._commit_ready()
 
@@ -173,32 +176,47 @@ class Track:
         out: list[Traversal] = []
         lag = self.m.config.lag
         while self._pending:
-            score, anc = self._score, self._anc
-            heads = {a[0] for a, s in zip(anc, score, strict=True) if s > _NEG}
-            if len(heads) == 1:
-                c, conf = heads.pop(), 1.0
+            score, root = self._score, self._root
+            c = -1
+            for r, sc in zip(root, score, strict=True):
+                if sc > _NEG:
+                    if c == -1:
+                        c = r
+                    elif r != c:
+                        c = -2  # hypotheses still disagree on the first pending step
+                        break
+            if c >= 0:
+                conf = 1.0
             elif len(self._pending) > lag:
                 best = max(range(len(score)), key=score.__getitem__)
-                c = anc[best][0]
-                conf = self._share(0, c)
+                c = root[best]
+                conf = self._share(root, c)
                 # Hypotheses through another state here can no longer win.
-                self._score = [s if a and a[0] == c else _NEG
-                               for s, a in zip(score, anc, strict=True)]
+                self._score = [sc if r == c else _NEG for sc, r in zip(score, root, strict=True)]
             else:
                 break
-            self._anc = [a[1:] for a in self._anc]
             out += self._commit(c, conf)
+            if self._pending:
+                self._root = [self._ancestor(j, 0) for j in range(len(self._score))]
         return out
 
-    def _share(self, pos: int, c: int) -> float:
-        """Posterior share (max-product) of state ``c`` at pending ``pos``."""
+    def _ancestor(self, j: int, pos: int) -> int:
+        """Candidate at pending[pos] that newest candidate ``j`` descends from."""
+        for step in reversed(self._pending[pos + 1:]):
+            if j < 0:
+                return -1
+            j = step.back[j]
+        return j
+
+    def _share(self, anc: list[int], c: int) -> float:
+        """Posterior share (max-product) of hypotheses whose ancestor (``anc``) is ``c``."""
         top = max(self._score)
         total = agree = 0.0
-        for s, a in zip(self._score, self._anc, strict=True):
-            if s > _NEG:
-                w = math.exp(s - top)
+        for sc, a in zip(self._score, anc, strict=True):
+            if sc > _NEG:
+                w = math.exp(sc - top)
                 total += w
-                if a[pos] == c:
+                if a == c:
                     agree += w
         return agree / total if total > 0 else 0.0
 
@@ -214,12 +232,16 @@ class Track:
         out: list[Traversal] = []
         if self._pending:
             best = max(range(len(self._score)), key=self._score.__getitem__)
-            path = self._anc[best]
-            confs = [self._share(p, c) for p, c in enumerate(path)]
+            n = len(self._score)
+            path, confs = [], []
+            for pos in range(len(self._pending)):
+                anc = [self._ancestor(j, pos) for j in range(n)]
+                path.append(anc[best])
+                confs.append(self._share(anc, anc[best]))
             for c, conf in zip(path, confs, strict=True):
                 out += self._commit(c, conf)
         self._anchor = None
         self._pending = []
-        self._score, self._anc = [], []
+        self._score, self._root = [], []
         self._held = []
         return out
