@@ -103,28 +103,31 @@ class Matcher:
         fix_l, seg_l, off_l = fix.tolist(), seg.tolist(), off.tolist()
         cap = c.max_candidates
         seen: dict[tuple[int, int], list[float]] = {}
-        for k in range(len(fix_l)):
-            edges, offs, emis = out[fix_l[k]]
+        forward, wrong, of_seg = net.forward, net.wrong_way, net.edges_of_seg
+        for k, f in enumerate(fix_l):
+            edges, offs, emis = out[f]
             if len(edges) >= cap:
                 continue
-            s = seg_l[k]
+            s, off = seg_l[k], off_l[k]
             # Adjacent chunks of a block report the same nearest point; a second
             # candidate on a block must be somewhere else (the other leg of a hairpin).
-            kept = seen.setdefault((fix_l[k], s), [])
-            if any(abs(off_l[k] - o) < SAME_PLACE_M for o in kept):
+            kept = seen.get((f, s))
+            if kept is None:
+                seen[f, s] = [off]
+            elif any(abs(off - o) < SAME_PLACE_M for o in kept):
                 continue
-            kept.append(off_l[k])
-            for e in net.edges_of_seg[s]:
-                if net.forward[e]:
-                    if not ok_fwd[k]:
-                        continue
-                    edges.append(e)
-                    offs.append(off_l[k])
-                    emis.append(em_fwd[k])
+            else:
+                kept.append(off)
+            for e in of_seg[s]:
+                if forward[e]:
+                    if ok_fwd[k]:
+                        edges.append(e)
+                        offs.append(off)
+                        emis.append(em_fwd[k])
                 elif ok_back[k]:
                     edges.append(e)
-                    offs.append(max(length[e] - off_l[k], 0.0))
-                    emis.append(em_back[k] - (1.0 if net.wrong_way[e] else 0.0))
+                    offs.append(max(length[e] - off, 0.0))
+                    emis.append(em_back[k] - 1.0 if wrong[e] else em_back[k])
         return out
 
 
