@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -66,14 +67,19 @@ def run_demo(
                      "--interval", "1", "--speedup", str(speedup),
                      "--state-dir", str(REPO_ROOT / ".run" / "devices")],
     }
+    env = os.environ.copy()
+    # The dispatcher's fleet map needs a token; the demo makes one for this run.
+    token = env.setdefault("PLOWSHARE_PUBLIC_DISPATCH_TOKEN", secrets.token_urlsafe(18))
     procs: dict[str, subprocess.Popen[bytes]] = {}
     try:
         for label, cmd in commands.items():
-            procs[label] = subprocess.Popen(cmd, env=os.environ.copy())
+            procs[label] = subprocess.Popen(cmd, env=env)
             if label == "serve":
                 _wait_http(settings)
         host = settings.server.host if settings.server.host != "0.0.0.0" else "127.0.0.1"
-        print(f"\n  plowshare demo is running: http://{host}:{settings.server.port}/t/{town}/"
+        base = f"http://{host}:{settings.server.port}"
+        print(f"\n  plowshare demo is running: {base}/t/{town}/"
+              f"\n  dispatcher's fleet map:    {base}/dispatch/t/{town}/#token={token}"
               f"\n  {vehicles} simulated plows on the streets of {name} "
               "(map data © OpenStreetMap contributors). Ctrl-C stops everything.\n",
               flush=True)

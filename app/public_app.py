@@ -31,4 +31,8 @@ def install(app: FastAPI, settings: Settings, public_settings: PublicSettings | 
                             headers={"WWW-Authenticate": "Bearer"})
 
     app.add_exception_handler(RateLimited, rate_limited)
+    async def disabled(_request: Request, exc: Exception) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=403)
+
     app.add_exception_handler(public_deps.Unauthorized, unauthorized)
+    app.add_exception_handler(public_deps.DispatchDisabled, disabled)

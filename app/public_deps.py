@@ -23,6 +23,10 @@ class Unauthorized(PlowshareError):
     pass
 
 
+class DispatchDisabled(PlowshareError):
+    pass
+
+
 def install(app: FastAPI, settings: PublicSettings | None = None) -> None:
     public = settings or PublicSettings()
     app.state.public = public
@@ -30,7 +34,7 @@ def install(app: FastAPI, settings: PublicSettings | None = None) -> None:
     app.state.public_outlook = OutlookCache()
     app.state.public_feeds = None  # made with the first public websocket (needs the hub)
     if public.dispatch_token is None:
-        log.warning("PLOWSHARE_PUBLIC_DISPATCH_TOKEN is not set: /api/dispatch/... is open")
+        log.warning("PLOWSHARE_PUBLIC_DISPATCH_TOKEN is not set: /api/dispatch/... is off")
 
 
 def get_public(conn: HTTPConnection) -> PublicSettings:
@@ -64,13 +68,22 @@ OutlookDep = Annotated[OutlookCache, Depends(get_outlook)]
 FeedsDep = Annotated[PublicFeeds, Depends(get_feeds)]
 
 
+def dispatch_token_ok(public: PublicSettings, presented: str | None) -> bool:
+    """For websockets, which cannot send an Authorization header from a browser."""
+    token = public.dispatch_token
+    if token is None or presented is None:
+        return False
+    return hmac.compare_digest(presented.encode(), token.get_secret_value().encode())
+
+
 def require_dispatcher(
     public: PublicDep, authorization: Annotated[str | None, Header()] = None
 ) -> None:
-    """Until dispatcher accounts exist: a shared bearer token, when one is configured."""
+    """Until dispatcher accounts exist: a shared bearer token. Without one configured the
+    dispatch API is off — the public API stays read-only apart from problem reports."""
     token = public.dispatch_token
     if token is None:
-        return
+        raise DispatchDisabled("the dispatch API is off: set PLOWSHARE_PUBLIC_DISPATCH_TOKEN")
     expected = f"Bearer {token.get_secret_value()}"
     if authorization is None or not hmac.compare_digest(authorization.encode(),
                                                         expected.encode()):

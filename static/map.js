@@ -827,9 +827,19 @@ function setConn(state, detail) {
   conn.title = detail || '';
 }
 
+// The dispatcher's feed is undelayed and names every vehicle, so it needs the dispatch
+// token. It comes in the page's fragment (#token=…), which browsers never send to a
+// server or put in a Referer.
+function dispatchToken() {
+  const m = /(?:^#|&)token=([^&]+)/.exec(window.location.hash);
+  return m ? decodeURIComponent(m[1]) : '';
+}
+
 function wsUrl() {
   const proto = window.location.protocol === 'https:' ? 'wss:' : 'ws:';
-  return `${proto}//${window.location.host}/ws/towns/${encodeURIComponent(slug)}`;
+  const token = dispatchToken();
+  const query = token ? `?token=${encodeURIComponent(token)}` : '';
+  return `${proto}//${window.location.host}/ws/towns/${encodeURIComponent(slug)}${query}`;
 }
 
 function connect() {

@@ -10,6 +10,10 @@ import asyncpg
 
 from app.settings import DatabaseSettings, IngestSettings, MqttSettings, Settings
 
+# The dispatcher's feeds need the dispatch token; every test server gets this one.
+DISPATCH_TOKEN = os.environ.setdefault("PLOWSHARE_PUBLIC_DISPATCH_TOKEN", "test-dispatch-token")
+DISPATCH_AUTH = {"Authorization": f"Bearer {DISPATCH_TOKEN}"}
+
 ADMIN_URL = os.environ.get(
     "PLOWSHARE_TEST_ADMIN_URL", "postgresql://plowshare:plowshare@127.0.0.1:5432/postgres"
 )

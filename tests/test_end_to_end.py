@@ -20,7 +20,7 @@ import pytest
 import websockets
 
 from app.broker import Broker, free_port
-from tests.support import add_town
+from tests.support import DISPATCH_AUTH, DISPATCH_TOKEN, add_town
 
 PLOWSHARE = str(Path(sys.executable).with_name("plowshare"))
 
@@ -81,7 +81,9 @@ async def test_ping_from_mqtt_to_postgis_to_websocket(
     device.connect("127.0.0.1", broker.port)
     device.loop_start()
     try:
-        async with websockets.connect(f"ws://127.0.0.1:{port}/ws/towns/kouvola") as ws:
+        async with websockets.connect(
+            f"ws://127.0.0.1:{port}/ws/towns/kouvola?token={DISPATCH_TOKEN}"
+        ) as ws:
             snapshot = orjson.loads(await asyncio.wait_for(ws.recv(), 10))
             assert snapshot == {"type": "snapshot", "town": "kouvola", "vehicles": []}
             t0 = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=10)
@@ -112,5 +114,6 @@ async def test_ping_from_mqtt_to_postgis_to_websocket(
     assert [r["lat"] for r in rows] == pytest.approx([lat for lat, _ in track])
     assert all(r["after"] for r in rows) and rows[0]["raw"]["plow"] is True
     async with httpx.AsyncClient() as http:
-        [v] = (await http.get(f"http://127.0.0.1:{port}/api/towns/kouvola/vehicles")).json()
+        [v] = (await http.get(f"http://127.0.0.1:{port}/api/towns/kouvola/vehicles",
+                              headers=DISPATCH_AUTH)).json()
     assert v["lat"] == pytest.approx(track[-1][0])

@@ -1,4 +1,4 @@
-"""The live websocket: ``/ws/towns/<slug>``.
+"""The dispatcher's live websocket: ``/ws/towns/<slug>?token=<dispatch token>``.
 
 Contract (JSON text frames, server → client):
 1. ``{"type": "snapshot", "town": slug, "vehicles": [V, ...]}`` once, right after connect;
@@ -24,6 +24,7 @@ from app import queries
 from app.deps import HubDep, PoolDep, SettingsDep
 from app.errors import NotFound
 from app.live import RESYNC, Subscriber
+from app.public_deps import PublicDep, dispatch_token_ok
 
 router = APIRouter()
 
@@ -32,8 +33,13 @@ TRY_AGAIN_LATER = 1013
 
 @router.websocket("/ws/towns/{slug}")
 async def town_live(
-    websocket: WebSocket, slug: str, pool: PoolDep, hub: HubDep, settings: SettingsDep
+    websocket: WebSocket, slug: str, pool: PoolDep, hub: HubDep, settings: SettingsDep,
+    public: PublicDep,
 ) -> None:
+    # The dispatcher's feed: undelayed, real vehicle names. Residents use /ws/public/.
+    if not dispatch_token_ok(public, websocket.query_params.get("token")):
+        await websocket.close(code=1008, reason="dispatch token required")
+        return
     try:
         async with pool.acquire() as conn:
             town = await queries.town_id(conn, slug)

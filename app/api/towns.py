@@ -1,4 +1,5 @@
-"""Public read-only REST resources: towns, their streets and their vehicles."""
+"""REST resources: towns and their streets (public, read-only), and their vehicles
+(dispatchers only)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from fastapi import APIRouter, Path, Response
 
 from app import queries
 from app.deps import PoolDep
+from app.public_deps import DispatcherDep
 
 router = APIRouter(prefix="/api", tags=["towns"])
 
@@ -30,8 +32,11 @@ async def get_town(pool: PoolDep, slug: str = Slug) -> dict[str, Any]:
 
 
 @router.get("/towns/{slug}/vehicles")
-async def town_vehicles(pool: PoolDep, slug: str = Slug) -> list[dict[str, Any]]:
-    """Every vehicle of the town that has reported, with its newest position."""
+async def town_vehicles(
+    pool: PoolDep, _dispatcher: DispatcherDep, slug: str = Slug
+) -> list[dict[str, Any]]:
+    """Every vehicle of the town that has reported, with its newest position, undelayed
+    and by its real name: for dispatchers (bearer dispatch token)."""
     async with pool.acquire() as conn:
         return await queries.vehicles(conn, await queries.town_id(conn, slug))
 

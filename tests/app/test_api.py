@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncpg
 import httpx
 
-from tests.support import LiveServer, add_town, make_settings
+from tests.support import DISPATCH_AUTH, LiveServer, add_town, make_settings
 
 
 async def seed(conn: asyncpg.Connection) -> None:
@@ -50,7 +50,8 @@ async def test_rest_resources(database: str, conn: asyncpg.Connection) -> None:
         assert feature["properties"]["last_service"] is None
         assert feature["geometry"]["coordinates"] == [[26.7, 60.86], [26.71, 60.87]]
 
-        [v] = (await http.get("/api/towns/kouvola/vehicles")).json()
+        assert (await http.get("/api/towns/kouvola/vehicles")).status_code == 401
+        [v] = (await http.get("/api/towns/kouvola/vehicles", headers=DISPATCH_AUTH)).json()
         assert v == {"id": "plow-1", "label": "Plow 1", "time": "2026-11-29T10:00:00+00:00",
                      "lat": 60.865, "lon": 26.705, "speed": 5.5, "heading": 180.0,
                      "plow": True, "spreader": None}

@@ -17,7 +17,7 @@ from app.settings import DatabaseSettings, IngestSettings
 from ingest.metrics import IngestMetrics
 from ingest.model import Message
 from ingest.pipeline import Pipeline
-from tests.support import LiveServer, add_town, make_settings
+from tests.support import DISPATCH_TOKEN, LiveServer, add_town, make_settings
 
 
 def message(vehicle: str, seconds_ago: float, lat: float, town: str = "kouvola") -> Message:
@@ -42,8 +42,10 @@ async def test_snapshot_then_updates(database: str, conn: asyncpg.Connection) ->
     try:
         await pipeline.process(pool, [message("plow-1", 60, 60.80)])
         async with LiveServer(make_settings(database)) as srv, websockets.connect(
-            f"{srv.ws_url}/ws/towns/kouvola"
-        ) as ws, websockets.connect(f"{srv.ws_url}/ws/towns/drammen") as other:
+            f"{srv.ws_url}/ws/towns/kouvola?token={DISPATCH_TOKEN}"
+        ) as ws, websockets.connect(
+            f"{srv.ws_url}/ws/towns/drammen?token={DISPATCH_TOKEN}"
+        ) as other:
             snap = await recv(ws)
             assert snap["type"] == "snapshot" and snap["town"] == "kouvola"
             assert [(v["id"], v["lat"]) for v in snap["vehicles"]] == [("plow-1", 60.8)]
@@ -71,7 +73,9 @@ async def test_snapshot_then_updates(database: str, conn: asyncpg.Connection) ->
 async def test_unknown_town_is_refused(database: str) -> None:
     async with LiveServer(make_settings(database)) as srv:
         with pytest.raises(websockets.InvalidStatus) as info:
-            async with websockets.connect(f"{srv.ws_url}/ws/towns/atlantis"):
+            async with websockets.connect(
+                f"{srv.ws_url}/ws/towns/atlantis?token={DISPATCH_TOKEN}"
+            ):
                 pass
         assert info.value.response.status_code == 403
 
@@ -103,7 +107,7 @@ async def test_slow_websocket_client_is_closed_with_try_again_later(
     settings = make_settings(database)
     settings.server.ws_queue_size = 1
     async with LiveServer(settings) as srv, websockets.connect(
-        f"{srv.ws_url}/ws/towns/kouvola"
+        f"{srv.ws_url}/ws/towns/kouvola?token={DISPATCH_TOKEN}"
     ) as ws:
         assert (await recv(ws))["type"] == "snapshot"
         hub: LiveHub = srv.app.state.hub
@@ -114,3 +118,15 @@ async def test_slow_websocket_client_is_closed_with_try_again_later(
             while True:
                 await recv(ws)
         assert info.value.rcvd is not None and info.value.rcvd.code == 1013
+
+
+async def test_the_dispatcher_feed_needs_the_dispatch_token(
+    database: str, conn: asyncpg.Connection
+) -> None:
+    await add_town(conn)
+    async with LiveServer(make_settings(database)) as srv:
+        for query in ("", "?token=wrong"):
+            with pytest.raises(websockets.InvalidStatus) as info:
+                async with websockets.connect(f"{srv.ws_url}/ws/towns/kouvola{query}"):
+                    pass
+            assert info.value.response.status_code == 403

@@ -70,7 +70,8 @@ async def test_problem_reports(database: str, conn: asyncpg.Connection) -> None:
     async with LiveServer(make_settings(database)) as srv, httpx.AsyncClient(
         base_url=srv.url
     ) as http:
-        srv.app.state.public = PublicSettings(report_limit=3, report_window_s=3600)
+        srv.app.state.public = PublicSettings(report_limit=3, report_window_s=3600,
+                                              dispatch_token=None)
         r = await http.post("/api/towns/kouvola/reports",
                             json={"segment_id": ids["f1"], "description": "  deep snow  "})
         assert r.status_code == 201, r.text
@@ -98,7 +99,12 @@ async def test_problem_reports(database: str, conn: asyncpg.Connection) -> None:
         keys = await conn.fetch("SELECT client_key FROM report_limits")
         assert len(keys) == 1 and b"127.0.0.1" not in keys[0]["client_key"]
 
-        listed = (await http.get("/api/dispatch/towns/kouvola/reports")).json()
+        # The dispatch API is off until a token is configured.
+        assert (await http.get("/api/dispatch/towns/kouvola/reports")).status_code == 403
+        srv.app.state.public = PublicSettings(report_limit=3, report_window_s=3600,
+                                              dispatch_token="d1spatch")
+        listed = (await http.get("/api/dispatch/towns/kouvola/reports",
+                                 headers={"Authorization": "Bearer d1spatch"})).json()
         assert [x["service_code"] for x in listed] == ["blocked", "not_plowed"]
         first = listed[1]
         assert first["description"] == "deep snow" and first["address"] == "Fifth Avenue"

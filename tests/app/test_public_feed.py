@@ -20,7 +20,7 @@ from ingest.metrics import IngestMetrics
 from ingest.model import Message
 from ingest.pipeline import Pipeline
 from tests.public_support import add_vehicle, ago, seed_town, serve
-from tests.support import LiveServer, make_settings
+from tests.support import DISPATCH_TOKEN, LiveServer, make_settings
 
 
 def fix(vehicle: str, lat: float, lon: float, *, seconds_ago: float = 0, plow: bool = True,
@@ -64,7 +64,8 @@ async def test_pseudonyms_idle_and_depots(database: str, conn: asyncpg.Connectio
         ])
         async with LiveServer(make_settings(database)) as srv, websockets.connect(
             f"{srv.ws_url}/ws/public/kouvola"
-        ) as pub, websockets.connect(f"{srv.ws_url}/ws/towns/kouvola") as dispatch:
+        ) as pub, websockets.connect(
+            f"{srv.ws_url}/ws/towns/kouvola?token={DISPATCH_TOKEN}") as dispatch:
             snap = await recv(pub, "snapshot")
             [shown] = snap["vehicles"]
             assert shown["id"] != "plow-1" and shown["label"] == f"Plow {shown['id']}"

@@ -15,7 +15,7 @@ from app.settings import DatabaseSettings, IngestSettings
 from ingest.metrics import IngestMetrics
 from ingest.model import Message
 from ingest.pipeline import Pipeline
-from tests.support import LiveServer, add_town, make_settings
+from tests.support import DISPATCH_TOKEN, LiveServer, add_town, make_settings
 
 MAP = "document.getElementById('map').plowshareMap"
 
@@ -63,7 +63,8 @@ async def test_streets_and_moving_plows(
             page = await browser.new_page(viewport={"width": 1100, "height": 700})
             page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
             page.on("pageerror", lambda e: errors.append(str(e)))
-            await page.goto(f"{srv.url}/dispatch/t/kouvola/")  # fleet map moved off /t/
+            # The fleet map is the dispatcher's; its token travels in the fragment.
+            await page.goto(f"{srv.url}/dispatch/t/kouvola/#token={DISPATCH_TOKEN}")
             await until(page, "document.querySelector('#conn').textContent.includes('live')")
             assert await page.text_content("#town-name") == "Kouvola"
             await until(page, f"{MAP} && {MAP}.loaded() && "

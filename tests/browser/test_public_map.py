@@ -17,6 +17,7 @@ import paho.mqtt.client as mqtt
 from playwright.async_api import Browser, Page
 
 from app.broker import Broker
+from app.public_settings import PublicSettings
 from app.settings import CoverageSettings, Settings
 from app.storms import start_storm
 from ingest.service import Ingester
@@ -136,8 +137,10 @@ async def test_colours_search_near_me_live_status_and_report(
 
         # The dispatcher ends the storm: the page says so at once and keeps its colours,
         # now aged against the storm's end.
+        srv.app.state.public = PublicSettings(dispatch_token="d1spatch")
         async with httpx.AsyncClient(base_url=srv.url) as http:
-            r = await http.post("/api/dispatch/towns/kouvola/storms/end")
+            r = await http.post("/api/dispatch/towns/kouvola/storms/end",
+                                headers={"Authorization": "Bearer d1spatch"})
             assert r.status_code == 200, r.text
         await until(page, "document.querySelector('#storm-banner').textContent"
                           ".includes('ended')")
