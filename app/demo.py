@@ -53,6 +53,10 @@ async def _prepare(settings: Settings, osm: Path, town: str, name: str) -> None:
 def run_demo(
     settings: Settings, *, osm: Path, town: str, name: str, vehicles: int, speedup: float
 ) -> int:
+    # Ctrl-C, and a plain kill, both stop everything the demo started (a shell that ran
+    # the demo in the background may have left SIGINT ignored).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _interrupt)
     asyncio.run(_prepare(settings, osm, town, name))
     broker: Broker | None = None
     if settings.mqtt.host in ("127.0.0.1", "localhost") and not port_open(settings.mqtt.port):
@@ -104,6 +108,10 @@ def run_demo(
                 proc.kill()
         if broker is not None:
             broker.stop()
+
+
+def _interrupt(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def _wait_http(settings: Settings, timeout_s: float = 30.0) -> None:
