@@ -13,23 +13,19 @@ is closed with code 1013 and should reconnect (it gets a new snapshot).
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from typing import Any
 
 import orjson
-from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+from fastapi import APIRouter, WebSocket
 
 from app import queries
+from app.api import wsrun
 from app.deps import HubDep, PoolDep, SettingsDep
 from app.errors import NotFound
 from app.live import RESYNC, Subscriber
 from app.public_deps import PublicDep, dispatch_token_ok
 
 router = APIRouter()
-
-TRY_AGAIN_LATER = 1013
-
 
 @router.websocket("/ws/towns/{slug}")
 async def town_live(
@@ -48,27 +44,13 @@ async def town_live(
         return
     await websocket.accept()
     sub = hub.subscribe(slug)
-    reader = asyncio.create_task(_drain(websocket))
     try:
-        await _send_snapshot(websocket, pool, slug, town)
-        writer = asyncio.create_task(
-            _forward(websocket, sub, pool, slug, town, settings.server.ws_keepalive_s)
-        )
-        done, _ = await asyncio.wait(
-            {reader, writer, asyncio.create_task(sub.closed.wait())},
-            return_when=asyncio.FIRST_COMPLETED,
-        )
-        writer.cancel()
-        with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect, RuntimeError):
-            await writer
-        if sub.overflowed:
-            await websocket.close(code=TRY_AGAIN_LATER, reason="too slow; reconnect")
-        elif reader not in done:
-            await websocket.close(code=1001)
-    except (WebSocketDisconnect, RuntimeError):
-        pass
+        await wsrun.serve(
+            websocket, sub,
+            snapshot=lambda: _send_snapshot(websocket, pool, slug, town),
+            forward=lambda: _forward(websocket, sub, pool, slug, town,
+                                     settings.server.ws_keepalive_s))
     finally:
-        reader.cancel()
         hub.unsubscribe(sub)
 
 
@@ -84,11 +66,7 @@ async def _forward(
     websocket: WebSocket, sub: Subscriber, pool: Any, slug: str, town: int, keepalive: float
 ) -> None:
     while True:
-        try:
-            message = await asyncio.wait_for(sub.queue.get(), timeout=keepalive)
-        except TimeoutError:
-            await websocket.send_text('{"type":"ping"}')
-            continue
+        message = await wsrun.next_message(websocket, sub.queue, keepalive)
         if message is RESYNC:
             await _send_snapshot(websocket, pool, slug, town)
             continue
@@ -96,11 +74,3 @@ async def _forward(
         out = {"type": message.get("type"), "town": slug, key: message.get("items", [])}
         await websocket.send_text(orjson.dumps(out).decode())
 
-
-async def _drain(websocket: WebSocket) -> None:
-    """Read (and ignore) what the client sends, to notice when it goes away."""
-    with contextlib.suppress(WebSocketDisconnect, RuntimeError):
-        while True:
-            message = await websocket.receive()
-            if message["type"] == "websocket.disconnect":
-                return

@@ -21,13 +21,12 @@ A client that falls behind is closed with 1013 and should reconnect.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from datetime import UTC, datetime, timedelta
 
 import orjson
-from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+from fastapi import APIRouter, WebSocket
 
+from app.api import wsrun
 from app.deps import PoolDep, SettingsDep
 from app.errors import NotFound
 from app.live import RESYNC
@@ -37,9 +36,6 @@ from app.public_status import status_version
 from app.public_vehicles import public_snapshot
 
 router = APIRouter()
-
-TRY_AGAIN_LATER = 1013
-
 
 @router.websocket("/ws/public/{slug}")
 async def public_live(websocket: WebSocket, slug: str, pool: PoolDep, feeds: FeedsDep,
@@ -52,25 +48,13 @@ async def public_live(websocket: WebSocket, slug: str, pool: PoolDep, feeds: Fee
         return
     await websocket.accept()
     sub = await feeds.subscribe(slug)
-    reader = asyncio.create_task(_drain(websocket))
     try:
-        await _snapshot(websocket, pool, rules_cache, slug)
-        writer = asyncio.create_task(_forward(websocket, sub, pool, rules_cache, slug,
-                                              settings.server.ws_keepalive_s))
-        done, _ = await asyncio.wait(
-            {reader, writer, asyncio.create_task(sub.closed.wait())},
-            return_when=asyncio.FIRST_COMPLETED)
-        writer.cancel()
-        with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect, RuntimeError):
-            await writer
-        if sub.overflowed or (sub.closed.is_set() and reader not in done):
-            await websocket.close(code=TRY_AGAIN_LATER, reason="reconnect")
-        elif reader not in done:
-            await websocket.close(code=1001)
-    except (WebSocketDisconnect, RuntimeError):
-        pass
+        await wsrun.serve(
+            websocket, sub,
+            snapshot=lambda: _snapshot(websocket, pool, rules_cache, slug),
+            forward=lambda: _forward(websocket, sub, pool, rules_cache, slug,
+                                     settings.server.ws_keepalive_s))
     finally:
-        reader.cancel()
         feeds.unsubscribe(sub)
 
 
@@ -91,11 +75,7 @@ async def _snapshot(websocket: WebSocket, pool: PoolDep, rules_cache: RulesDep,
 async def _forward(websocket: WebSocket, sub: PublicSubscriber, pool: PoolDep,
                    rules_cache: RulesDep, slug: str, keepalive: float) -> None:
     while True:
-        try:
-            message = await asyncio.wait_for(sub.queue.get(), timeout=keepalive)
-        except TimeoutError:
-            await websocket.send_text('{"type":"ping"}')
-            continue
+        message = await wsrun.next_message(websocket, sub.queue, keepalive)
         if message is RESYNC:
             await _snapshot(websocket, pool, rules_cache, slug)
             continue
@@ -105,10 +85,3 @@ async def _forward(websocket: WebSocket, sub: PublicSubscriber, pool: PoolDep,
             continue
         await websocket.send_text(orjson.dumps(message).decode())
 
-
-async def _drain(websocket: WebSocket) -> None:
-    with contextlib.suppress(WebSocketDisconnect, RuntimeError):
-        while True:
-            message = await websocket.receive()
-            if message["type"] == "websocket.disconnect":
-                return
