@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+
+import orjson
 
 from ingest.model import Message, Position, Rejection
 
@@ -150,3 +153,47 @@ def parse_time(value: Any, name: str = "time") -> datetime:
     if isinstance(value, str):
         return iso_time(value, name)
     raise Invalid("bad_time", f"'{name}' must be ISO 8601 or epoch seconds")
+
+
+FixDecoder = Callable[[Any, Message, str, str, bytes, "int | None"], Position]
+
+
+def decode_fixes(
+    msg: Message,
+    doc: Any,
+    *,
+    town: str,
+    vehicle: str,
+    limits: Limits,
+    what: str,
+    decode_one: FixDecoder,
+    raw_of: Callable[[Any], bytes] = orjson.dumps,
+) -> Decoded:
+    """One fix (an object) or a buffer of them (an array): each decoded on its own, so
+    a bad fix rejects only itself. ``raw_of`` gives the bytes kept for one array item;
+    a single fix keeps the payload exactly as it came."""
+    if isinstance(doc, dict):
+        items: list[Any] = [doc]
+        single = True
+    elif isinstance(doc, list):
+        items, single = doc, False
+    else:
+        return whole(msg, "bad_shape", f"{what} must be a JSON object or an array of them",
+                     town, vehicle)
+    if not items:
+        return whole(msg, "bad_shape", f"empty {what} array", town, vehicle)
+    if len(items) > limits.max_fixes:
+        return whole(msg, "too_many_fixes", f"{len(items)} fixes > {limits.max_fixes}",
+                     town, vehicle)
+    positions: list[Position] = []
+    rejections: list[Rejection] = []
+    for i, item in enumerate(items):
+        index = None if single else i
+        raw = msg.payload if single else raw_of(item)
+        try:
+            json_storable(raw)
+            positions.append(decode_one(item, msg, town, vehicle, raw, index))
+        except Invalid as exc:
+            rejections.append(Rejection(exc.reason, exc.detail, msg.topic, raw,
+                                        msg.received_at, town, vehicle, index))
+    return positions, rejections

@@ -30,6 +30,7 @@ from ingest.formats.common import (
     Limits,
     accuracy,
     coordinates,
+    decode_fixes,
     finite,
     heading,
     json_storable,
@@ -38,7 +39,7 @@ from ingest.formats.common import (
     town_and_vehicle,
     whole,
 )
-from ingest.model import Message, Position, Rejection
+from ingest.model import Message, Position
 
 KNOWN_KEYS = frozenset(
     {"time", "lat", "lon", "speed", "heading", "accuracy", "plow", "spreader", "seq"}
@@ -64,31 +65,8 @@ def decode_message(msg: Message, limits: Limits, prefix: str = "plowshare") -> D
         doc = orjson.loads(msg.payload)
     except orjson.JSONDecodeError as exc:
         return whole(msg, "bad_json", f"not JSON: {exc}", town, vehicle)
-    if isinstance(doc, dict):
-        fixes: list[Any] = [doc]
-        single = True
-    elif isinstance(doc, list):
-        fixes, single = doc, False
-    else:
-        return whole(msg, "bad_shape", "payload must be a JSON object or an array of them",
-                     town, vehicle)
-    if not fixes:
-        return whole(msg, "bad_shape", "empty array", town, vehicle)
-    if len(fixes) > limits.max_fixes:
-        return whole(msg, "too_many_fixes", f"{len(fixes)} fixes > {limits.max_fixes}",
-                     town, vehicle)
-
-    positions: list[Position] = []
-    rejections: list[Rejection] = []
-    for i, fix in enumerate(fixes):
-        index = None if single else i
-        raw = msg.payload if single else orjson.dumps(fix)
-        try:
-            positions.append(_decode_fix(fix, msg, town, vehicle, raw, index))
-        except Invalid as exc:
-            rejections.append(Rejection(exc.reason, exc.detail, msg.topic, raw,
-                                        msg.received_at, town, vehicle, index))
-    return positions, rejections
+    return decode_fixes(msg, doc, town=town, vehicle=vehicle, limits=limits,
+                        what="payload", decode_one=_decode_fix)
 
 
 def _decode_fix(

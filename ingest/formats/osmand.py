@@ -64,19 +64,19 @@ from ingest.formats.common import (
     accuracy,
     altitude,
     coordinates,
+    decode_fixes,
     epoch,
     finite,
     heading,
     in_range,
     is_number,
     iso_time,
-    json_storable,
     show,
     speed,
     town_and_vehicle,
     whole,
 )
-from ingest.model import Message, Position, Rejection
+from ingest.model import Message, Position
 
 ROOT = "osmand"
 
@@ -285,31 +285,10 @@ def _decode_json(msg: Message, town: str, vehicle: str, limits: Limits) -> Decod
     location = doc.get("location")
     if location is None:
         return whole(msg, "missing_field", "'location' is required", town, vehicle)
-    if isinstance(location, dict):
-        items: list[Any] = [location]
-        single = True
-    elif isinstance(location, list):
-        items, single = location, False
-    else:
-        return whole(msg, "bad_shape", "'location' must be an object or an array",
-                     town, vehicle)
-    if not items:
-        return whole(msg, "bad_shape", "empty 'location' array", town, vehicle)
-    if len(items) > limits.max_fixes:
-        return whole(msg, "too_many_fixes", f"{len(items)} fixes > {limits.max_fixes}",
-                     town, vehicle)
-    positions: list[Position] = []
-    rejections: list[Rejection] = []
-    for i, item in enumerate(items):
-        index = None if single else i
-        raw = msg.payload if single else orjson.dumps({"device_id": device, "location": item})
-        try:
-            json_storable(raw)
-            positions.append(_json_fix(item, msg, town, vehicle, raw, index))
-        except Invalid as exc:
-            rejections.append(Rejection(exc.reason, exc.detail, msg.topic, raw,
-                                        msg.received_at, town, vehicle, index))
-    return positions, rejections
+    return decode_fixes(
+        msg, location, town=town, vehicle=vehicle, limits=limits, what="'location'",
+        decode_one=_json_fix,
+        raw_of=lambda item: orjson.dumps({"device_id": device, "location": item}))
 
 
 def _json_fix(
