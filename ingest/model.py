@@ -21,6 +21,7 @@ REASONS: dict[str, str] = {
     "bad_json": "not JSON, or JSON PostgreSQL cannot store (a NUL character)",
     "bad_form": "an OsmAnd query string or form body that cannot be decoded",
     "bad_shape": "JSON of the wrong shape for its format",
+    "decode_failed": "the decoder raised an unexpected error (a bug; see the server log)",
     "too_many_fixes": "more fixes in one message than PLOWSHARE_INGEST_MAX_FIXES_PER_MESSAGE",
     "missing_field": "a required field (time, latitude, longitude, device id) is absent",
     "bad_time": "a fix or device time that is not a valid time, or has no UTC offset",

@@ -68,7 +68,16 @@ class Pipeline:
     # -- steps without I/O -------------------------------------------------------------
     def decode(self, batch: Batch) -> None:
         for msg in batch.messages:
-            positions, rejections = decode(msg, self.limits, self.prefix)
+            try:
+                positions, rejections = decode(msg, self.limits, self.prefix)
+            except Exception:
+                # A decoder bug must cost one message (quarantined, as received), never
+                # the ingester: an unacknowledged message that crashes it would be
+                # redelivered and crash it again, for every town.
+                log.exception("decoder failed on a message from %s", msg.topic)
+                positions = []
+                rejections = [Rejection("decode_failed", "the decoder failed; see the "
+                                        "server log", msg.topic, msg.payload, msg.received_at)]
             batch.positions.extend(positions)
             batch.rejections.extend(rejections)
 

@@ -189,7 +189,12 @@ def decode_fixes(
     rejections: list[Rejection] = []
     for i, item in enumerate(items):
         index = None if single else i
-        raw = msg.payload if single else raw_of(item)
+        try:
+            raw = msg.payload if single else raw_of(item)
+        except TypeError:  # orjson.JSONEncodeError: nested deeper than it writes back
+            rejections.append(Rejection("bad_shape", "fix nested too deep", msg.topic,
+                                        msg.payload, msg.received_at, town, vehicle, index))
+            continue
         try:
             json_storable(raw)
             positions.append(decode_one(item, msg, town, vehicle, raw, index))

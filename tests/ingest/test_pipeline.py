@@ -178,3 +178,26 @@ async def test_batch_with_a_poison_message_keeps_the_rest(
     assert sorted(x.seq or 0 for x in batch.stored) == [1, 3]
     assert await conn.fetchval("SELECT array_agg(reason) FROM rejected_pings") == [
         "store_failed"]
+
+
+async def test_hostile_nesting_and_decoder_bugs_cost_one_message_not_the_ingester(
+    pool: asyncpg.Pool, conn: asyncpg.Connection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await add_town(conn)
+    p = pipeline()
+    deep = b"[" + b"[" * 300 + b"]" * 300 + b"]"  # orjson reads it, but cannot write it back
+    batch = await p.process(pool, [message("plow-1", deep), message("plow-1", fix(3))])
+    assert len(batch.stored) == 1
+    assert [r.reason for r in batch.rejections] == ["bad_shape"]
+
+    import ingest.pipeline as pipeline_module
+
+    def broken(*_args: object) -> None:
+        raise RuntimeError("a decoder bug")
+
+    monkeypatch.setattr(pipeline_module, "decode", broken)
+    batch = await p.process(pool, [message("plow-1", fix(2))])
+    [r] = batch.rejections
+    assert r.reason == "decode_failed" and r.payload == orjson.dumps(fix(2))
+    assert await conn.fetchval(
+        "SELECT count(*) FROM rejected_pings WHERE reason = 'decode_failed'") == 1
