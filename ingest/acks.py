@@ -29,10 +29,11 @@ class Ack:
     town: str
     vehicle: str
     seq: int
-    newest_fix: datetime
+    newest_fix: datetime | None  # None until a fix of the vehicle is stored
 
     def payload(self) -> bytes:
-        return orjson.dumps({"seq": self.seq, "time": self.newest_fix.isoformat()})
+        newest = None if self.newest_fix is None else self.newest_fix.isoformat()
+        return orjson.dumps({"seq": self.seq, "time": newest})
 
 
 def vehicles_to_ack(batch: Batch) -> set[tuple[str, str]]:

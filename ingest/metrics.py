@@ -32,6 +32,9 @@ class IngestMetrics:
                                          "service passes recorded", registry=r)
         self.coverage_errors = Counter("plowshare_coverage_errors",
                                        "vehicle rounds the matcher failed on", registry=r)
+        self.ack_failures = Counter("plowshare_ingest_ack_failures",
+                                    "batches whose end-to-end acks could not be sent",
+                                    registry=r)
         self.queue_depth = Gauge("plowshare_ingest_queue_depth",
                                  "messages waiting to be written", registry=r)
 

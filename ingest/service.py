@@ -143,11 +143,14 @@ class Ingester:
                         source.publish(f"{prefix}/{town}/{vehicle}/ack", ack.payload(),
                                        retain=True)
         except Exception as exc:
-            if not is_transient(exc):
-                raise
-            # The fixes are committed; the device re-sends what it has not seen
-            # acknowledged, and that batch acknowledges it.
-            log.warning("end-to-end acks not sent: %s", type(exc).__name__)
+            # Best effort: the fixes are committed and the broker acknowledged. A device
+            # re-sends what it has not seen acknowledged, and that batch acknowledges it;
+            # a failure here must never stop ingestion.
+            self.metrics.ack_failures.inc()
+            if is_transient(exc):
+                log.warning("end-to-end acks not sent: %s", type(exc).__name__)
+            else:
+                log.exception("end-to-end acks failed")
 
     def _fault(self, point: str) -> None:
         """Test-only fault injection (PLOWSHARE_INGEST_FAULT_INJECTION=<point>:<batch>):

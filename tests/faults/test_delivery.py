@@ -195,3 +195,25 @@ async def test_rejected_fixes_are_settled_so_acks_do_not_stall(
     assert await conn.fetchval(
         "SELECT array_agg(seq ORDER BY seq) FROM rejected_pings "
         "WHERE reason = 'bad_coordinates'") == [5, 12]
+
+
+async def test_a_device_whose_first_fixes_are_all_refused_is_still_acknowledged(
+    broker: Broker, database: str, conn: asyncpg.Connection, tmp_path: Path
+) -> None:
+    town = await add_town(conn)
+    # A registered device (as `plowshare vehicles add` leaves it) that has no fix stored.
+    await conn.execute("INSERT INTO vehicles (town_id, ident) VALUES ($1, 'plow-1')", town)
+    async with ingester(make_settings(database, broker.port)) as worker:
+        d = device(broker, "plow-1", tmp_path, resend_after_s=60.0)
+        try:
+            # No GPS lock yet: (0, 0) fixes, all quarantined as zero_coordinates.
+            for i in range(3):
+                d.send({"time": (datetime.now(UTC) - timedelta(seconds=10 - i)).isoformat(),
+                        "lat": 0, "lon": 0})
+            assert await asyncio.to_thread(d.wait_all_acked, 20), (d.acked_seq, d.unacked)
+        finally:
+            d.stop()
+        assert worker.metrics.registry.get_sample_value(
+            "plowshare_ingest_ack_failures_total") == 0
+    row = await conn.fetchrow("SELECT acked_seq, newest_fix FROM device_acks")
+    assert (row["acked_seq"], row["newest_fix"]) == (2, None)
