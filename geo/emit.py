@@ -3,7 +3,9 @@
 Times between two fixes are interpolated along the route by distance, from the
 moment the vehicle left (a stop at a light or depot is not smeared over the blocks).
 When the blade or spreader state differs between the two fixes the change is placed
-at the intersection nearest half-way along the route (see ``_switch_point``).
+at an intersection (see ``_switch_point``): where the route passes from streets the
+vehicle has not plowed yet to ones it already cleared (or back), if it touches any of
+the latter; otherwise the one nearest half-way along the route.
 """
 
 from __future__ import annotations
@@ -18,6 +20,10 @@ if TYPE_CHECKING:
     from geo.match import Matcher
 
 Piece = tuple[int, float, float]  # directed edge, from offset, to offset (driving order)
+
+# A vehicle's own plowing is evidence of where its blade is for one shift; a street it
+# cleared in the last storm is snowed over again.
+SHIFT_S = 8 * 3600.0
 
 
 def pieces(m: Matcher, a: Step, b: Step) -> list[Piece]:
@@ -45,24 +51,49 @@ def pieces(m: Matcher, a: Step, b: Step) -> list[Piece]:
     return [p for p in ((ea, oa, u), (eb, max(ub, 0.0), ob)) if p[2] > p[1]]
 
 
-def _switch_point(route: list[Piece], total: float) -> float:
-    """Where along the route the blade/spreader state changed, in metres from its start.
+def _switch_point(route: list[Piece], total: float, down_first: bool | None,
+                  cleared: set[int]) -> float:
+    """Where along the route the blade state changed, in metres from its start.
 
     Operators lower or raise the blade where they turn into a street, so the change is
-    put at the intersection nearest the middle of the route; only a route that stays
-    on one block gets the bare middle (either end being equally likely).
+    put at an intersection; only a route that stays on one block gets the bare middle
+    (either end being equally likely). Which intersection: the one that best agrees
+    with how a plow works its beat, blade down on streets it has not cleared yet and up
+    on the ones it has (``cleared``: directed edges this vehicle already plowed). A
+    block between the two fixes is misread when the blade is put down on a street
+    already cleared or up on one not yet cleared; the intersection misreading the
+    fewest metres wins, and of equally good ones the nearest the middle of the route.
+    ``down_first`` is the blade state at the route's start, None when there is nothing
+    to go by (only the spreader changed, or no street of the route was cleared): then
+    simply the intersection nearest the middle.
     """
     best = 0.5 * total
     done = 0.0
-    gap = math.inf
-    for _, o1, o2 in route[:-1]:
+    key = (math.inf, math.inf)
+    inner = route[1:-1]
+    # Misread metres of the blocks between the fixes if the switch is before them all.
+    wrong = 0.0
+    if down_first is not None:
+        wrong = sum(o2 - o1 for e, o1, o2 in inner if (e in cleared) != down_first)
+    for k, (e, o1, o2) in enumerate(route[:-1]):
+        if k > 0 and down_first is not None:
+            # Piece k moves from after the switch to before it.
+            ln = o2 - o1
+            wrong += ln if (e in cleared) == down_first else -ln
         done += o2 - o1
-        if abs(done - 0.5 * total) < gap:
-            best, gap = done, abs(done - 0.5 * total)
+        cand = (round(wrong, 1), abs(done - 0.5 * total))
+        if cand < key:
+            best, key = done, cand
     return best
 
 
-def traversals(m: Matcher, vehicle: str, a: Step, b: Step) -> list[Traversal]:
+def traversals(m: Matcher, vehicle: str, a: Step, b: Step,
+               cleared: dict[int, float] | None = None) -> list[Traversal]:
+    """The route from a's chosen state to b's as traversals.
+
+    ``cleared`` (directed edge -> when this vehicle last plowed it) is read to place a
+    blade change and updated with this route's blade-down driving.
+    """
     route = pieces(m, a, b)
     total = sum(p[2] - p[1] for p in route)
     if total <= 0.0:
@@ -72,7 +103,18 @@ def traversals(m: Matcher, vehicle: str, a: Step, b: Step) -> list[Traversal]:
     speed = (b.t - t0) / total  # seconds per metre
     conf = min(a.conf, b.conf)
     same_state = a.plow == b.plow and a.spreader == b.spreader
-    half = 0.5 * total if same_state else _switch_point(route, total)
+    if same_state:
+        half = 0.5 * total
+    else:
+        known: set[int] = set()
+        if cleared is not None:
+            since = a.t - SHIFT_S
+            known = {e for e, _, _ in route if cleared.get(e, -math.inf) >= since}
+        # Only a route over streets this vehicle already cleared says it is working its
+        # beat; on a route it never plowed (driving out to it, say) the blade could
+        # have changed anywhere, and the middle is the fairest guess.
+        down_first = a.plow if known and b.plow is not None and a.plow is not None else None
+        half = _switch_point(route, total, down_first, known)
     out: list[Traversal] = []
     done = 0.0
     for e, o1, o2 in route:
@@ -102,5 +144,12 @@ def traversals(m: Matcher, vehicle: str, a: Step, b: Step) -> list[Traversal]:
                 start_m=lo, end_m=hi, t_start=t0 + start_d * speed, t_end=t0 + end_d * speed,
                 plow=src.plow, spreader=src.spreader, confidence=conf,
             ))
+        if cleared is not None:
+            # Blade-down metres on this edge: most of it means the vehicle cleared it.
+            down = (o2 - o1 if a.plow and b.plow else
+                    max(0.0, min(d2, half) - d1) if a.plow
+                    else max(0.0, d2 - max(d1, half)) if b.plow else 0.0)
+            if down >= 0.5 * net.length[e]:
+                cleared[e] = b.t
         done = d2
     return out

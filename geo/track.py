@@ -58,6 +58,7 @@ class Track:
         self._score: list[float] = []  # Viterbi scores of the newest step
         self._root: list[int] = []  # its candidates' ancestors in _pending[0]
         self._held: list[Step] = []  # fixes no route reaches (outliers, or a split)
+        self._cleared: dict[int, float] = {}  # directed edge -> when this vehicle plowed it
 
     # --- public ---------------------------------------------------------------------
 
@@ -226,7 +227,7 @@ class Track:
         prev, self._anchor = self._anchor, step
         if prev is None:
             return []
-        return traversals(self.m, self.vehicle, prev, step)
+        return traversals(self.m, self.vehicle, prev, step, self._cleared)
 
     def _finish(self) -> list[Traversal]:
         out: list[Traversal] = []
