@@ -152,18 +152,24 @@ class LiveHub:
         delay = 0.5
         first = True
         while True:
+            conn: asyncpg.Connection | None = None
+            lost = asyncio.Event()
             try:
                 conn = await asyncpg.connect(self._settings.url)
-            except (OSError, asyncpg.PostgresError) as exc:
+                conn.add_termination_listener(lambda _c, lost=lost: lost.set())
+                await conn.add_listener(CHANNEL, self._on_notify)
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                # Also when the server goes away between connecting and LISTEN (a restart):
+                # this task must outlive any outage, or no client ever hears again.
+                if conn is not None:
+                    with contextlib.suppress(Exception):
+                        await conn.close(timeout=2)
                 if first:
                     raise
-                log.warning("live channel: cannot connect (%s); retrying in %.1fs", exc, delay)
+                log.warning("live channel: cannot listen (%s); retrying in %.1fs", exc, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 30.0)
                 continue
-            lost = asyncio.Event()
-            conn.add_termination_listener(lambda _c, lost=lost: lost.set())
-            await conn.add_listener(CHANNEL, self._on_notify)
             self._conn = conn
             if not first:
                 # Whatever was sent while we were away is gone: every client re-reads.

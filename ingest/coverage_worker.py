@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -30,6 +31,7 @@ from ingest.metrics import IngestMetrics
 log = logging.getLogger(__name__)
 
 _LOCK_SPACE = 0x636F76  # "cov": advisory lock key space for town claims
+_SET_ASIDE_S = 60.0  # how long a town whose matching failed waits before a retry
 
 
 @dataclass
@@ -53,6 +55,7 @@ class CoverageWorker:
         self.towns: dict[int, TownState] = {}
         self._wake = asyncio.Event()
         self._stop = asyncio.Event()
+        self._set_aside: dict[int, float] = {}
 
     def wake(self) -> None:
         self._wake.set()
@@ -62,27 +65,47 @@ class CoverageWorker:
         self._wake.set()
 
     async def run(self) -> None:
-        lock_conn: asyncpg.Connection = await asyncpg.connect(self.settings.database.url)
+        """Match until stopped. Nothing here may end the ingest worker: a database outage
+        is waited out, and a fault in one town's matching sets that town aside for a
+        while without touching the others or the storing of fixes."""
+        lock_conn: asyncpg.Connection | None = None
         claimed: dict[int, str] = {}
         try:
             while not self._stop.is_set():
                 try:
-                    await self._claim(lock_conn, claimed)
-                    for town_id, slug in list(claimed.items()):
-                        await self.step(town_id, slug)
-                except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-                    # The database is away: keep state, try again on the next round.
-                    log.warning("coverage round failed: %s", exc)
-                    if lock_conn.is_closed():
-                        claimed.clear()
+                    if lock_conn is None or lock_conn.is_closed():
+                        claimed.clear()  # the locks went with the old connection
                         self.towns.clear()
-                        with contextlib.suppress(OSError, asyncpg.PostgresError):
-                            lock_conn = await asyncpg.connect(self.settings.database.url)
+                        lock_conn = await asyncpg.connect(self.settings.database.url)
+                    await self._claim(lock_conn, claimed)
+                except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                    log.warning("coverage: cannot claim towns: %s", exc)
+                else:
+                    for town_id, slug in list(claimed.items()):
+                        await self._round(town_id, slug)
                 self._wake.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self.cfg.interval_s)
         finally:
-            await lock_conn.close()
+            if lock_conn is not None:
+                with contextlib.suppress(Exception):
+                    await lock_conn.close()
+
+    async def _round(self, town_id: int, slug: str) -> None:
+        if time.monotonic() < self._set_aside.get(town_id, 0.0):
+            return
+        try:
+            await self.step(town_id, slug)
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            # What the matcher holds may be ahead of what was committed: start the town
+            # afresh from the stored cursors (passes already stored are not stored twice).
+            log.warning("coverage round for %s failed: %s", slug, exc)
+            self.towns.pop(town_id, None)
+        except Exception:
+            log.exception("coverage for %s failed; retrying in %.0fs", slug, _SET_ASIDE_S)
+            self.metrics.coverage_errors.inc()
+            self.towns.pop(town_id, None)
+            self._set_aside[town_id] = time.monotonic() + _SET_ASIDE_S
 
     async def _claim(self, lock_conn: asyncpg.Connection, claimed: dict[int, str]) -> None:
         for r in await lock_conn.fetch("SELECT id, slug FROM towns ORDER BY id"):

@@ -88,7 +88,8 @@ class Ingester:
                                                                 cfg.flush_interval_s))
                 await asyncio.wait({collect, *watch}, return_when=asyncio.FIRST_COMPLETED)
                 if coverage is not None and coverage.done():
-                    # A crashed matcher must not leave a silently half-working worker.
+                    # The worker handles its own faults; ending anyway is a bug worth a
+                    # restart of the process rather than a silently half-working one.
                     collect.cancel()
                     coverage.result()
                     raise RuntimeError("the coverage worker stopped unexpectedly")

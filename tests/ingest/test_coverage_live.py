@@ -105,3 +105,39 @@ async def test_matched_service_is_recorded_with_evidence_and_sent_live(
     assert metrics.registry.get_sample_value("plowshare_coverage_services_total") == len(rows)
     cursor = await conn.fetchval("SELECT fed_until FROM coverage_cursors")
     assert cursor == sparse[-1].time
+
+
+async def test_a_town_whose_matching_fails_is_set_aside_and_the_others_go_on(
+    pool: asyncpg.Pool, conn: asyncpg.Connection, database: str,
+    monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import ingest.coverage_worker as worker_module
+
+    boston = await add_town(conn, "boston", "Boston")
+    broken = await add_town(conn, "broken", "Broken")
+    segments = load_segments(shared_data() / "osm" / "boston-downtown.osm.pbf")
+    await import_segments(conn, boston, segments)
+    await import_segments(conn, broken, segments[:3])
+    real = worker_module.Matcher
+
+    def matcher(segs: list[object], *a: object) -> object:
+        if len(segs) == 3:
+            raise ValueError("a degenerate network")
+        return real(segs, *a)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(worker_module, "Matcher", matcher)
+    graph = StreetGraph(segments)
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=30)
+    fixes = drive(graph, random.Random(4), duration_s=600, interval_s=5.0, start_time=start)
+    await Pipeline(IngestSettings(), IngestMetrics()).process(pool, [as_message("plow-1", fixes)])
+    settings = make_settings(database)
+    settings = type(settings)(database=settings.database, mqtt=settings.mqtt,
+                              ingest=settings.ingest,
+                              coverage=CoverageSettings(settle_s=0, flush_after_s=1))
+    metrics = IngestMetrics()
+    worker = CoverageWorker(settings, pool, metrics)
+    await worker._round(broken, "broken")  # raises inside: set aside, not propagated
+    await worker._round(boston, "boston")
+    assert metrics.registry.get_sample_value("plowshare_coverage_errors_total") == 1
+    assert metrics.registry.get_sample_value("plowshare_coverage_fixes_total") == len(fixes)
+    assert broken not in worker.towns and boston in worker.towns
