@@ -12,7 +12,7 @@ from fastapi.responses import PlainTextResponse
 from prometheus_client import CollectorRegistry, Gauge, generate_latest
 from prometheus_client.core import CounterMetricFamily
 
-from app import errors, public_app
+from app import errors, logredact, public_app
 from app.api import device_http, live_ws, pages, towns
 from app.db import create_pool
 from app.deps import HubDep, PoolDep
@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 def create_app(settings: Settings) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        logredact.install()  # after uvicorn has set up its loggers
         pool = await create_pool(settings.database)
         hub = LiveHub(settings.database, settings.server.ws_queue_size)
         try:

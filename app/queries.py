@@ -86,9 +86,10 @@ async def storm_shown(conn: asyncpg.Connection, town: int) -> dict[str, Any] | N
     }
 
 
-async def streets_geojson(conn: asyncpg.Connection, town: int, storm_key: int) -> bytes:
-    """The town's current segments with their service status in one storm (storm key 0:
-    service outside any storm), as a GeoJSON FeatureCollection built in PostGIS."""
+async def streets_geojson(conn: asyncpg.Connection, town: int) -> bytes:
+    """The town's current segments as a GeoJSON FeatureCollection, built in PostGIS.
+    Geometry and attributes only: service status goes to residents through the tiles
+    and open data, where the town's public delay applies."""
     body: str = await conn.fetchval(
         """SELECT json_build_object(
                     'type', 'FeatureCollection',
@@ -99,13 +100,10 @@ async def streets_geojson(conn: asyncpg.Connection, town: int, storm_key: int) -
                         'properties', json_build_object(
                             'id', s.id, 'source_id', s.source_id, 'name', s.name,
                             'road_class', s.road_class, 'oneway', s.oneway,
-                            'priority', s.priority, 'length_m', round(s.length_m::numeric, 1),
-                            'last_service', st.last_service, 'passes', coalesce(st.passes, 0),
-                            'last_plowed', st.last_plowed, 'last_salted', st.last_salted)
+                            'priority', s.priority, 'length_m', round(s.length_m::numeric, 1))
                     ) ORDER BY s.id), '[]'::json))::text
              FROM street_segments s
-             LEFT JOIN segment_status st ON st.segment_id = s.id AND st.storm_key = $2
             WHERE s.town_id = $1 AND s.valid_to IS NULL""",
-        town, storm_key,
+        town,
     )
     return body.encode()

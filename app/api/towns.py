@@ -47,11 +47,10 @@ async def town_vehicles(
     responses={200: {"content": {"application/geo+json": {}}}},
 )
 async def town_streets(pool: PoolDep, slug: str = Slug) -> Response:
-    """The town's street segments as GeoJSON with their status in the storm shown
-    (map data © OpenStreetMap contributors where imported from OpenStreetMap)."""
+    """The town's street segments as GeoJSON, without service status (that comes with the
+    town's public delay applied: tiles, open data). Map data © OpenStreetMap contributors
+    where imported from OpenStreetMap."""
     async with pool.acquire() as conn:
-        town = await queries.town_id(conn, slug)
-        storm = await queries.storm_shown(conn, town)
-        body = await queries.streets_geojson(conn, town, storm["id"] if storm else 0)
+        body = await queries.streets_geojson(conn, await queries.town_id(conn, slug))
     return Response(body, media_type="application/geo+json",
-                    headers={"Cache-Control": "no-cache"})
+                    headers={"Cache-Control": "public, max-age=300"})
