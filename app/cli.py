@@ -177,6 +177,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         # Deflate per websocket costs a lot of memory per client for small JSON frames.
         ws_per_message_deflate=False,
         proxy_headers=True,
+        forwarded_allow_ips=server.forwarded_allow_ips,
         log_level=settings.general.log_level.lower(),
     )
     return 0

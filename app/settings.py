@@ -111,6 +111,10 @@ class ServerSettings(BaseSettings):
     ws_queue_size: int = Field(256, ge=1)
     ws_keepalive_s: float = Field(20.0, gt=0)
     max_request_bytes: int = Field(64 * 1024, ge=1024)
+    # Proxies whose X-Forwarded-For / -Proto are believed (comma-separated, or "*"). Behind
+    # a reverse proxy, set it to the proxy's address: per-client limits (problem reports)
+    # key on the real client address only then.
+    forwarded_allow_ips: str = "127.0.0.1"
 
 
 class GeneralSettings(BaseSettings):

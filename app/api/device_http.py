@@ -181,6 +181,8 @@ async def osmand(request: Request, pool: PoolDep) -> JSONResponse:
     claimed = _claimed_ids(payload, is_json) | (_claimed_ids(query, False) if is_json
                                                  else set())
     if claimed - {device.ident}:
+        # Refused, and kept: the pipeline quarantines it as vehicle_mismatch.
+        await _write(ingest, pool, device, payload, content_type)
         return _answer(403, f"the id in the request is not this token's vehicle "
                             f"({device.ident!r})")
 

@@ -27,7 +27,8 @@ async def tile(
     slug: Annotated[str, Path(pattern=r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")],
     z: int, x: int, y: int, request: Request, pool: PoolDep, rules_cache: RulesDep,
     public: PublicDep,
-    storm: Annotated[int | None, Query(ge=0, description="storm id; 0 = outside storms; "
+    storm: Annotated[int | None, Query(ge=0, le=2**63 - 1,
+                                       description="storm id; 0 = outside storms; "
                                        "default: the storm shown")] = None,
     v: Annotated[str | None, Query(max_length=100,
                                    description="status version from the live snapshot")]

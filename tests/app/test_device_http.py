@@ -141,7 +141,11 @@ async def test_a_token_for_another_vehicle_id_gets_403(
     r = await http.post(URL, content=body, headers={**bearer(creds),
                                                     "Content-Type": "application/json"})
     assert r.status_code == 403
-    assert await conn.fetchval("SELECT count(*) FROM rejected_pings") == 0
+    # Refused, but never dropped: each kept in quarantine with its reason.
+    assert await conn.fetchval("SELECT array_agg(DISTINCT reason) FROM rejected_pings") == [
+        "vehicle_mismatch"]
+    assert await conn.fetchval("SELECT count(*) FROM rejected_pings") == 3
+    assert await conn.fetchval("SELECT count(*) FROM pings") == 0
 
 
 async def test_a_revoked_token_gets_403_at_once(
