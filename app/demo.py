@@ -17,7 +17,7 @@ import sys
 import time
 from pathlib import Path
 
-from app.broker import Broker, port_open
+from app.broker import Broker, free_port, port_open
 from app.commands import add_town, import_streets_file, migrate
 from app.db import connect
 from app.settings import REPO_ROOT, Settings
@@ -58,11 +58,16 @@ def run_demo(
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, _interrupt)
     asyncio.run(_prepare(settings, osm, town, name))
+    env = os.environ.copy()
     broker: Broker | None = None
-    if settings.mqtt.host in ("127.0.0.1", "localhost") and not port_open(settings.mqtt.port):
-        broker = Broker(port=settings.mqtt.port, data_dir=REPO_ROOT / ".run" / "mosquitto")
+    if settings.mqtt.host in ("127.0.0.1", "localhost") and "PLOWSHARE_MQTT_PORT" not in env:
+        # A private broker with plowshare's settings (queue limits, persistence), not
+        # whatever broker happens to listen on 1883 with Mosquitto's lossy defaults.
+        port = settings.mqtt.port if not port_open(settings.mqtt.port) else free_port()
+        broker = Broker(port=port, data_dir=REPO_ROOT / ".run" / "mosquitto")
         broker.start()
-        print(f"started a private Mosquitto on port {settings.mqtt.port}")
+        env["PLOWSHARE_MQTT_PORT"] = str(port)
+        print(f"started a private Mosquitto on port {port}")
     exe = str(Path(sys.executable).with_name("plowshare"))
     commands = {
         "ingest": [exe, "ingest"],
@@ -71,7 +76,6 @@ def run_demo(
                      "--interval", "1", "--speedup", str(speedup),
                      "--state-dir", str(REPO_ROOT / ".run" / "devices")],
     }
-    env = os.environ.copy()
     # The dispatcher's fleet map needs a token; the demo makes one for this run.
     token = env.setdefault("PLOWSHARE_PUBLIC_DISPATCH_TOKEN", secrets.token_urlsafe(18))
     procs: dict[str, subprocess.Popen[bytes]] = {}

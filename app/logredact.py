@@ -11,12 +11,19 @@ _TOKEN = re.compile(r"(token=)[^&\s\"']+", re.IGNORECASE)
 LOGGERS = ("uvicorn.access", "uvicorn.error", "uvicorn")
 
 
+def _redact(value: object) -> object:
+    return _TOKEN.sub(r"\1[redacted]", value) if isinstance(value, str) else value
+
+
 class RedactTokens(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        redacted = _TOKEN.sub(r"\1[redacted]", message)
-        if redacted != message:
-            record.msg, record.args = redacted, None
+        # Redact inside the arguments, keeping their shape: uvicorn's access formatter
+        # unpacks them (client, method, path, version, status).
+        if isinstance(record.args, tuple):
+            record.args = tuple(_redact(a) for a in record.args)
+        elif isinstance(record.args, dict):
+            record.args = {k: _redact(v) for k, v in record.args.items()}
+        record.msg = _redact(record.msg)
         return True
 
 

@@ -18,6 +18,8 @@ def test_token_values_are_redacted(args: tuple[str, tuple[object, ...]]) -> None
     msg, values = args
     record = logging.LogRecord("uvicorn.access", logging.INFO, __file__, 1, msg, values, None)
     assert RedactTokens().filter(record)
+    # uvicorn's access formatter unpacks the arguments: their shape must stay.
+    assert isinstance(record.args, tuple) and len(record.args) == len(values)
     text = record.getMessage()
     assert "S3cr3t" not in text and "d1sp4tch" not in text and "token=[redacted]" in text
     assert "/api/devices/osmand" in text or "/ws/towns/kouvola" in text
