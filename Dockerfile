@@ -29,6 +29,6 @@ ENV PLOWSHARE_ENVIRONMENT=production \
     PLOWSHARE_HTTP_HOST=0.0.0.0
 USER plowshare
 EXPOSE 8000
-HEALTHCHECK --interval=30s --timeout=5s \
-  CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=4)" || exit 1
+# The health check belongs to the API service (docker-compose.yml): the same image also
+# runs the ingest worker and the migration step, which serve no HTTP.
 CMD ["plowshare", "serve"]
