@@ -54,14 +54,21 @@ class PublicFeeds:
         self._feeds: dict[str, TownFeed] = {}
 
     async def subscribe(self, slug: str) -> PublicSubscriber:
-        feed = self._feeds.get(slug)
-        if feed is None or feed.ended:
-            feed = TownFeed(self, slug)
-            self._feeds[slug] = feed
-            await feed.start()
-        sub = PublicSubscriber(slug, asyncio.Queue(self.queue_size))
-        feed.subscribers.add(sub)
-        return sub
+        while True:
+            sub = PublicSubscriber(slug, asyncio.Queue(self.queue_size))
+            feed = self._feeds.get(slug)
+            if feed is None or feed.ended:
+                feed = TownFeed(self, slug)
+                self._feeds[slug] = feed
+                # Subscribed before the start's awaits: a client that joins and leaves
+                # meanwhile must not leave the feed empty and stopped under us.
+                feed.subscribers.add(sub)
+                await feed.start()
+            else:
+                feed.subscribers.add(sub)
+            if not feed.ended:
+                return sub
+            feed.subscribers.discard(sub)  # it ended while starting: take a new one
 
     def unsubscribe(self, sub: PublicSubscriber) -> None:
         feed = self._feeds.get(sub.town)
@@ -101,6 +108,8 @@ class TownFeed:
         except BaseException:
             self._finish()
             raise
+        if self.ended:  # stopped while starting: stop() already finished it
+            return
         self._task = asyncio.create_task(self._run(), name=f"public-feed-{self.slug}")
 
     def stop(self) -> None:

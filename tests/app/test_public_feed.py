@@ -197,3 +197,34 @@ async def _card(base: str, segment: int) -> dict[str, Any]:
     async with httpx.AsyncClient(base_url=base) as http:
         card: dict[str, Any] = (await http.get(f"/api/towns/kouvola/segments/{segment}")).json()
         return card
+
+
+async def test_a_client_leaving_while_the_feed_starts_does_not_strand_the_first(
+    database: str, conn: asyncpg.Connection
+) -> None:
+    from app.db import create_pool
+    from app.live import LiveHub
+    from app.public_feed import PublicFeeds
+    from app.public_status import RulesCache
+    from app.settings import DatabaseSettings
+    from tests.support import add_town
+
+    await add_town(conn)
+    pool = await create_pool(DatabaseSettings(url=database))
+    feeds = PublicFeeds(pool, LiveHub(DatabaseSettings(url=database), 10), RulesCache(5.0),
+                        10, 60.0)
+    try:
+        first = asyncio.create_task(feeds.subscribe("kouvola"))
+        for _ in range(100):  # until the feed exists and is starting
+            if "kouvola" in feeds._feeds:
+                break
+            await asyncio.sleep(0)
+        passing = await feeds.subscribe("kouvola")  # joins the starting feed ...
+        feeds.unsubscribe(passing)  # ... and leaves before it has started
+        sub = await first
+        feed = feeds._feeds["kouvola"]
+        assert not feed.ended and not sub.closed.is_set() and sub in feed.subscribers
+        assert feed._task is not None and not feed._task.done()
+    finally:
+        await feeds.close()
+        await pool.close()
