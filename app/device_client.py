@@ -147,6 +147,12 @@ class DeviceClient:
         with self._lock:
             if seq <= self.acked_seq:
                 return
+            if seq >= self._next_seq:
+                # Acknowledges fixes this device never sent (an old tracker's mark, say):
+                # trusting it would throw away fixes that are not stored.
+                log.warning("%s: ignoring ack %d beyond our last seq %d", self.ack_topic, seq,
+                            self._next_seq - 1)
+                return
             self.acked_seq = seq
             self._db.execute("DELETE FROM fixes WHERE seq <= ?", (seq,))
             self._last_progress = time.monotonic()

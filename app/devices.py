@@ -142,6 +142,13 @@ async def issue(
                                            token_id, token_hash)
            VALUES ($1, $2, $3, $4, $5, $6)""",
         town_id, vehicle_id, username, with_mqtt, token_id, token_hash)
+    # A new acknowledgement epoch (see migrations/0034_ack_epoch.sql).
+    await conn.execute(
+        """INSERT INTO device_acks (vehicle_id, town_id, acked_seq, newest_fix, since)
+           VALUES ($1, $2, -1, NULL, now())
+           ON CONFLICT (vehicle_id) DO UPDATE
+              SET acked_seq = -1, newest_fix = NULL, since = now(), updated_at = now()""",
+        vehicle_id, town_id)
     stored_label: str | None = await conn.fetchval(
         "SELECT label FROM vehicles WHERE id = $1", vehicle_id)
     return IssuedCredentials(

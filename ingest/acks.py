@@ -48,7 +48,8 @@ async def advance(conn: asyncpg.Connection, town: str, vehicle: str) -> Ack | No
     """Move the vehicle's high-water mark over the contiguous seqs now stored."""
     async with conn.transaction():
         row = await conn.fetchrow(
-            """SELECT v.id, v.town_id, a.acked_seq
+            """SELECT v.id, v.town_id, a.acked_seq,
+                      coalesce(a.since, '-infinity'::timestamptz) AS since
                  FROM vehicles v JOIN towns t ON t.id = v.town_id
                  LEFT JOIN device_acks a ON a.vehicle_id = v.id
                 WHERE t.slug = $1 AND v.ident = $2
@@ -61,11 +62,13 @@ async def advance(conn: asyncpg.Connection, town: str, vehicle: str) -> Ack | No
         # Stored or quarantined, a fix is settled: the device need not send it again.
         seqs = await conn.fetch(
             """SELECT seq FROM pings
-                WHERE vehicle_id = $1 AND seq IS NOT NULL AND seq > $2
+                WHERE vehicle_id = $1 AND seq IS NOT NULL AND seq > $2 AND stored_at >= $6
                UNION
                SELECT seq FROM rejected_pings
                 WHERE town_id = $4 AND vehicle_ident = $5 AND seq IS NOT NULL AND seq > $2
-               ORDER BY seq LIMIT $3""", row["id"], acked, _MAX_SCAN, row["town_id"], vehicle)
+                  AND stored_at >= $6
+               ORDER BY seq LIMIT $3""",
+            row["id"], acked, _MAX_SCAN, row["town_id"], vehicle, row["since"])
         high = acked
         for r in seqs:
             if r["seq"] != high + 1:

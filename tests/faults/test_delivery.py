@@ -64,6 +64,7 @@ async def ingester(settings: Settings) -> AsyncIterator[Ingester]:
 
 
 def device(broker: Broker, vehicle: str, tmp: Path, **kw: object) -> DeviceClient:
+    tmp.mkdir(parents=True, exist_ok=True)
     d = DeviceClient(host="127.0.0.1", port=broker.port, town="kouvola", vehicle=vehicle,
                      buffer_path=tmp / f"{vehicle}.sqlite", **kw)  # type: ignore[arg-type]
     d.start()
@@ -217,3 +218,37 @@ async def test_a_device_whose_first_fixes_are_all_refused_is_still_acknowledged(
             "plowshare_ingest_ack_failures_total") == 0
     row = await conn.fetchrow("SELECT acked_seq, newest_fix FROM device_acks")
     assert (row["acked_seq"], row["newest_fix"]) == (2, None)
+
+
+async def test_a_replacement_tracker_starting_again_at_seq_0_loses_nothing(
+    broker: Broker, database: str, conn: asyncpg.Connection, tmp_path: Path
+) -> None:
+    from app.devices import issue, revoke
+
+    await add_town(conn)
+    async with conn.transaction():
+        await issue(conn, "kouvola", "plow-1", None, with_mqtt=False)
+    start = datetime.now(UTC) - timedelta(hours=1)
+    async with ingester(make_settings(database, broker.port)):
+        old = device(broker, "plow-1", tmp_path / "old", resend_after_s=60.0)
+        try:
+            for i in range(50):
+                old.send(fix(i, start))
+            assert await asyncio.to_thread(old.wait_all_acked, 20)
+        finally:
+            old.stop()
+        # The tracker is replaced: new credentials, a new device counting from 0. The
+        # broker still holds the retained ack {"seq": 49} of the old one.
+        await revoke(conn, "kouvola", "plow-1")
+        async with conn.transaction():
+            await issue(conn, "kouvola", "plow-1", None, with_mqtt=False)
+        new = device(broker, "plow-1", tmp_path / "new", resend_after_s=3.0)
+        try:
+            for i in range(10):
+                new.send(fix(100 + i, start))
+            assert await asyncio.to_thread(new.wait_all_acked, 30), (new.acked_seq,
+                                                                    new.unacked)
+        finally:
+            new.stop()
+    assert await conn.fetchval("SELECT count(*) FROM pings") == 60
+    assert await conn.fetchval("SELECT acked_seq FROM device_acks") == 9
