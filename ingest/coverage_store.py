@@ -80,6 +80,28 @@ async def fixes_after(
     return rows
 
 
+async def late_fixes(conn: asyncpg.Connection, town_id: int, limit: int
+                     ) -> list[asyncpg.Record]:
+    """Fixes stored behind a vehicle's cursor, oldest first per vehicle."""
+    rows: list[asyncpg.Record] = await conn.fetch(
+        """SELECT l.vehicle_id, v.ident, p.fix_time, ST_X(p.geom) AS lon, ST_Y(p.geom) AS lat,
+                  p.speed_mps, p.heading_deg, p.accuracy_m, p.plow_down, p.spreader_on
+             FROM coverage_late l
+             JOIN vehicles v ON v.id = l.vehicle_id
+             JOIN pings p ON p.vehicle_id = l.vehicle_id AND p.fix_time = l.fix_time
+            WHERE l.town_id = $1
+            ORDER BY l.vehicle_id, l.fix_time LIMIT $2""", town_id, limit)
+    return rows
+
+
+async def forget_late(conn: asyncpg.Connection, rows: Sequence[asyncpg.Record]) -> None:
+    await conn.execute(
+        """DELETE FROM coverage_late l USING unnest($1::bigint[], $2::timestamptz[])
+                 AS t(vehicle_id, fix_time)
+            WHERE l.vehicle_id = t.vehicle_id AND l.fix_time = t.fix_time""",
+        [r["vehicle_id"] for r in rows], [r["fix_time"] for r in rows])
+
+
 async def advance_cursor(
     conn: asyncpg.Connection, vehicle_id: int, town_id: int, fed_until: datetime
 ) -> None:

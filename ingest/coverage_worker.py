@@ -140,7 +140,28 @@ class CoverageWorker:
                     state.last_fix.pop(v.vehicle_id, None)
                     await store.advance_cursor(conn, v.vehicle_id, town_id, horizon)
             await self._flush_silent(conn, state, now)
+            fed += await self._feed_late(conn, state)
         return fed
+
+    async def _feed_late(self, conn: asyncpg.Connection, state: TownState) -> int:
+        """Fixes stored behind a vehicle's cursor (live fixes first, the buffer of a
+        tunnel later) are matched as runs of their own, in fix-time order, with a book
+        key of their own so they do not break the vehicle's live pass."""
+        rows = await store.late_fixes(conn, state.town_id, self.cfg.max_fixes_per_round)
+        if not rows:
+            return 0
+        by_vehicle: dict[int, list[asyncpg.Record]] = {}
+        for r in rows:
+            by_vehicle.setdefault(r["vehicle_id"], []).append(r)
+        for vehicle_id, fixes in by_vehicle.items():
+            key = f"{fixes[0]['ident']}#late"
+            track = state.matcher.track(key)
+            traversals = await asyncio.to_thread(_push_all, track, [_ping(key, r) for r in fixes])
+            traversals += track.flush()
+            await self._record(conn, state, vehicle_id, traversals, cursor=None)
+        await store.forget_late(conn, rows)
+        self.metrics.coverage_late_fixes.inc(len(rows))
+        return len(rows)
 
     async def _town(self, town_id: int, slug: str) -> TownState | None:
         async with self.pool.acquire() as conn:

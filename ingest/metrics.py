@@ -35,6 +35,9 @@ class IngestMetrics:
         self.ack_failures = Counter("plowshare_ingest_ack_failures",
                                     "batches whose end-to-end acks could not be sent",
                                     registry=r)
+        self.coverage_late_fixes = Counter("plowshare_coverage_late_fixes",
+                                           "fixes matched after their vehicle's cursor",
+                                           registry=r)
         self.queue_depth = Gauge("plowshare_ingest_queue_depth",
                                  "messages waiting to be written", registry=r)
 

@@ -187,6 +187,7 @@ class Pipeline:
                 batch.reject(p, "duplicate", "this vehicle already has a fix at this time")
 
     async def latest_and_live(self, conn: asyncpg.Connection, batch: Batch) -> None:
+        await store.mark_late_for_coverage(conn, batch.stored)
         newest: dict[int, Position] = {}
         for p in batch.stored:
             assert p.vehicle_id is not None

@@ -148,3 +148,20 @@ def seq_of(payload: bytes) -> int | None:
     if isinstance(seq, int) and not isinstance(seq, bool) and 0 <= seq < 2**63:
         return seq
     return None
+
+
+async def mark_late_for_coverage(conn: asyncpg.Connection, stored: Sequence[Position]) -> None:
+    """Note the stored fixes the coverage worker has already moved past, so it matches them
+    separately instead of never."""
+    if not stored:
+        return
+    await conn.execute(
+        """INSERT INTO coverage_late (vehicle_id, fix_time, town_id)
+           SELECT t.vehicle_id, t.fix_time, t.town_id
+             FROM unnest($1::bigint[], $2::timestamptz[], $3::bigint[])
+                  AS t(vehicle_id, fix_time, town_id)
+             JOIN coverage_cursors c ON c.vehicle_id = t.vehicle_id
+            WHERE t.fix_time <= c.fed_until
+           ON CONFLICT DO NOTHING""",
+        [p.vehicle_id for p in stored], [p.fix_time for p in stored],
+        [p.town_id for p in stored])

@@ -141,3 +141,39 @@ async def test_a_town_whose_matching_fails_is_set_aside_and_the_others_go_on(
     assert metrics.registry.get_sample_value("plowshare_coverage_errors_total") == 1
     assert metrics.registry.get_sample_value("plowshare_coverage_fixes_total") == len(fixes)
     assert broken not in worker.towns and boston in worker.towns
+
+
+async def test_a_tunnel_buffer_sent_after_newer_fixes_is_still_matched(
+    pool: asyncpg.Pool, conn: asyncpg.Connection, database: str
+) -> None:
+    town = await add_town(conn, "boston", "Boston")
+    segments = load_segments(shared_data() / "osm" / "boston-downtown.osm.pbf")
+    await import_segments(conn, town, segments)
+    graph = StreetGraph(segments)
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=40)
+    fixes = drive(graph, random.Random(9), duration_s=1200, interval_s=5.0, start_time=start)
+    before, tunnel, after = fixes[:80], fixes[80:160], fixes[160:]
+    settings = make_settings(database)
+    settings = type(settings)(database=settings.database, mqtt=settings.mqtt,
+                              ingest=settings.ingest,
+                              coverage=CoverageSettings(settle_s=0, flush_after_s=3600))
+    metrics = IngestMetrics()
+    worker = CoverageWorker(settings, pool, metrics)
+    pipeline = Pipeline(IngestSettings(), IngestMetrics())
+    # The tracker sends live fixes on leaving the tunnel, and its buffer only later.
+    await pipeline.process(pool, [as_message("plow-1", before)])
+    await worker.step(town, "boston")
+    await pipeline.process(pool, [as_message("plow-1", after)])
+    await worker.step(town, "boston")
+    cursor = await conn.fetchval("SELECT fed_until FROM coverage_cursors")
+    assert cursor == after[-1].time
+    await pipeline.process(pool, [as_message("plow-1", tunnel)])
+    assert await conn.fetchval("SELECT count(*) FROM coverage_late") == len(tunnel)
+    await worker.step(town, "boston")
+    assert await conn.fetchval("SELECT count(*) FROM coverage_late") == 0
+    assert metrics.registry.get_sample_value(
+        "plowshare_coverage_late_fixes_total") == len(tunnel)
+    in_tunnel = await conn.fetchval(
+        "SELECT count(*) FROM segment_services WHERE started_at >= $1 AND ended_at <= $2",
+        tunnel[0].time, tunnel[-1].time)
+    assert in_tunnel >= 3  # blocks driven in the tunnel are credited after all
