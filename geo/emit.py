@@ -26,6 +26,29 @@ Piece = tuple[int, float, float]  # directed edge, from offset, to offset (drivi
 SHIFT_S = 8 * 3600.0
 
 
+class Cleared:
+    """The directed edges one vehicle plowed, and when, from its own matched driving.
+
+    An edge counts once one run of blade-down driving over it (pieces that follow on
+    from each other, as a block crossed over several fixes is emitted) covers most of
+    it; nosing into a street does not clear it.
+    """
+
+    __slots__ = ("_run", "at")
+
+    def __init__(self) -> None:
+        self.at: dict[int, float] = {}  # edge -> when it was last cleared
+        self._run: dict[int, tuple[float, float]] = {}  # edge -> (metres, offset reached)
+
+    def add(self, e: int, o1: float, o2: float, length: float, t: float) -> None:
+        metres, reached = self._run.pop(e, (0.0, math.nan))
+        metres = metres + (o2 - o1) if o1 == reached else o2 - o1
+        if metres >= 0.5 * length:
+            self.at[e] = t
+        else:
+            self._run[e] = (metres, o2)
+
+
 def pieces(m: Matcher, a: Step, b: Step) -> list[Piece]:
     """The stretches of directed edges driven from a's chosen state to b's."""
     net = m.net
@@ -88,11 +111,11 @@ def _switch_point(route: list[Piece], total: float, down_first: bool | None,
 
 
 def traversals(m: Matcher, vehicle: str, a: Step, b: Step,
-               cleared: dict[int, float] | None = None) -> list[Traversal]:
+               cleared: Cleared | None = None) -> list[Traversal]:
     """The route from a's chosen state to b's as traversals.
 
-    ``cleared`` (directed edge -> when this vehicle last plowed it) is read to place a
-    blade change and updated with this route's blade-down driving.
+    ``cleared`` (what this vehicle plowed so far) is read to place a blade change and
+    updated with this route's blade-down driving.
     """
     route = pieces(m, a, b)
     total = sum(p[2] - p[1] for p in route)
@@ -109,7 +132,8 @@ def traversals(m: Matcher, vehicle: str, a: Step, b: Step,
         known: set[int] = set()
         if cleared is not None:
             since = a.t - SHIFT_S
-            known = {e for e, _, _ in route if cleared.get(e, -math.inf) >= since}
+            at = cleared.at
+            known = {e for e, _, _ in route if at.get(e, -math.inf) >= since}
         # Only a route over streets this vehicle already cleared says it is working its
         # beat; on a route it never plowed (driving out to it, say) the blade could
         # have changed anywhere, and the middle is the fairest guess.
@@ -145,11 +169,10 @@ def traversals(m: Matcher, vehicle: str, a: Step, b: Step,
                 plow=src.plow, spreader=src.spreader, confidence=conf,
             ))
         if cleared is not None:
-            # Blade-down metres on this edge: most of it means the vehicle cleared it.
-            down = (o2 - o1 if a.plow and b.plow else
-                    max(0.0, min(d2, half) - d1) if a.plow
-                    else max(0.0, d2 - max(d1, half)) if b.plow else 0.0)
-            if down >= 0.5 * net.length[e]:
-                cleared[e] = b.t
+            # The blade-down part of this piece, in the edge's driving offsets.
+            lo_d = d1 if a.plow else max(d1, half) if b.plow else d2
+            hi_d = d2 if b.plow else min(d2, half) if a.plow else d1
+            if hi_d > lo_d:
+                cleared.add(e, o1 + (lo_d - d1), o1 + (hi_d - d1), net.length[e], b.t)
         done = d2
     return out

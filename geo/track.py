@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from geo.cluster import Clusterer, Seed
-from geo.emit import traversals
+from geo.emit import Cleared, traversals
 from geo.matchtypes import Ping, Traversal
 from geo.transition import Step, transition
 
@@ -58,7 +58,7 @@ class Track:
         self._score: list[float] = []  # Viterbi scores of the newest step
         self._root: list[int] = []  # its candidates' ancestors in _pending[0]
         self._held: list[Step] = []  # fixes no route reaches (outliers, or a split)
-        self._cleared: dict[int, float] = {}  # directed edge -> when this vehicle plowed it
+        self._cleared = Cleared()  # streets this vehicle has plowed
 
     # --- public ---------------------------------------------------------------------
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from geo.emit import Piece, _switch_point
+from geo.emit import Cleared, Piece, _switch_point
 
 # a's block (50 m driven), three whole 100 m blocks, b's block (50 m driven)
 ROUTE: list[Piece] = [(0, 50.0, 100.0), (1, 0.0, 100.0), (2, 0.0, 100.0), (3, 0.0, 100.0),
@@ -29,3 +29,12 @@ def test_mixed_evidence_misreads_the_fewest_metres() -> None:
     # Blade up at b: block 1 cleared, 2 and 3 not. Up after a's block misreads 200 m
     # (2, 3 fresh but up); up after block 3 misreads 100 m (1 cleared but down).
     assert _switch_point(ROUTE, TOTAL, True, {1}) == 350.0
+
+
+def test_a_street_is_cleared_by_one_run_over_most_of_it_not_by_nosing_in() -> None:
+    c = Cleared()
+    c.add(7, 0.0, 30.0, 100.0, 1.0)  # nosed in 30 m
+    c.add(7, 0.0, 30.0, 100.0, 2.0)  # and again: not one run
+    assert 7 not in c.at
+    c.add(7, 30.0, 60.0, 100.0, 3.0)  # crossed over two fixes: 30 + 30 m
+    assert c.at[7] == 3.0
