@@ -72,6 +72,10 @@ class IngestSettings(BaseSettings):
     # Raw pings (and quarantined messages) older than this are dropped, a day at a time;
     # coverage history is kept. None keeps everything.
     retention_days: int | None = Field(None, ge=1)
+    # A batch whose writes keep failing with errors that are not outages (out of shared
+    # memory, a statement timeout) is written message by message after this many
+    # attempts, so one message cannot hold up ingestion for good.
+    isolate_after_retries: int = Field(5, ge=1)
     # Test-only: "exit_before_commit:N" or "exit_after_commit:N" makes the worker exit
     # abruptly at that point of its N-th batch, as a crash would.
     fault_injection: str | None = None

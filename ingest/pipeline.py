@@ -41,6 +41,13 @@ log = logging.getLogger(__name__)
 _TRANSIENT_CLASSES = ("08", "53", "57", "40")
 
 
+def is_outage(exc: BaseException) -> bool:
+    """The database cannot be reached or is restarting: nothing to do but wait."""
+    if isinstance(exc, asyncpg.PostgresError):
+        return str(exc.sqlstate or "")[:2] in ("08", "57")
+    return isinstance(exc, OSError | asyncpg.InterfaceError)
+
+
 def is_transient(exc: BaseException) -> bool:
     if isinstance(exc, asyncpg.PostgresError):
         return str(exc.sqlstate or "")[:2] in _TRANSIENT_CLASSES
@@ -224,24 +231,30 @@ class Pipeline:
             await self.latest_and_live(conn, batch)
             await self.quarantine(conn, batch)
 
-    async def process(self, pool: asyncpg.Pool, messages: list[Message]) -> Batch:
+    async def process(
+        self, pool: asyncpg.Pool, messages: list[Message], *, isolate_transient: bool = False
+    ) -> Batch:
         """Write one batch. Raises only transient (database unavailable) errors, after
-        which nothing was committed and the caller retries the same messages."""
-        batch = await self._attempt(pool, messages)
+        which nothing was committed and the caller retries the same messages. With
+        ``isolate_transient``, a "transient" error that is no outage (out of memory, a
+        timeout, a deadlock) is treated as caused by the data: the batch is isolated."""
+        batch = await self._attempt(pool, messages, isolate_transient)
         if batch is not None:
             return batch
         # Some message makes the batch fail for a reason other than an outage. Isolate it:
         # write the messages one by one and quarantine the one that still fails.
         merged = Batch(messages)
         for msg in messages:
-            single = await self._attempt(pool, [msg])
+            single = await self._attempt(pool, [msg], isolate_transient)
             if single is None:
                 single = await self._quarantine_failed(pool, msg)
             merged.stored.extend(single.stored)
             merged.rejections.extend(single.rejections)
         return merged
 
-    async def _attempt(self, pool: asyncpg.Pool, messages: list[Message]) -> Batch | None:
+    async def _attempt(
+        self, pool: asyncpg.Pool, messages: list[Message], isolate_transient: bool = False
+    ) -> Batch | None:
         batch = Batch(messages)
         self.decode(batch)
         try:
@@ -250,7 +263,7 @@ class Pipeline:
         except Exception as exc:
             self.resolver.forget()
             self._partitions.clear()
-            if is_transient(exc):
+            if is_transient(exc) and not (isolate_transient and not is_outage(exc)):
                 raise
             log.exception("batch of %d messages failed; isolating", len(messages))
             return None
@@ -258,12 +271,19 @@ class Pipeline:
         return batch
 
     async def _quarantine_failed(self, pool: asyncpg.Pool, msg: Message) -> Batch:
+        # Each fix of the message is quarantined on its own, with its town and vehicle:
+        # then its seq counts as settled and the device's acknowledgements move on.
         batch = Batch([msg])
-        batch.rejections.append(
-            Rejection("store_failed", "the database refused this message; see server log",
-                      msg.topic, msg.payload, msg.received_at)
-        )
+        self.decode(batch)
+        for p in batch.positions:
+            batch.reject(p, "store_failed", "the database refused this fix; see server log")
+        batch.positions = []
         async with pool.acquire() as conn:
+            for i, r in enumerate(batch.rejections):
+                if r.town_id is None and r.town is not None:
+                    town_id = await self.resolver.town_id(conn, r.town)
+                    if town_id is not None:
+                        batch.rejections[i] = replace(r, town_id=town_id)
             await store.insert_rejections(conn, batch.rejections)
         self._count(batch)
         return batch

@@ -22,7 +22,7 @@ from ingest.coverage_worker import CoverageWorker
 from ingest.metrics import IngestMetrics
 from ingest.model import Batch
 from ingest.mqtt import Delivery, MqttSource
-from ingest.pipeline import Pipeline, is_transient
+from ingest.pipeline import Pipeline, is_outage, is_transient
 from ingest.retention import retention_loop
 
 log = logging.getLogger(__name__)
@@ -113,16 +113,23 @@ class Ingester:
         delay = 0.2
         self._batches += 1
         self._fault("exit_before_commit")
+        suspect = 0  # failures of this batch that were not outages
         while True:
+            isolate = suspect >= self.settings.ingest.isolate_after_retries
             try:
                 with self.metrics.batch_seconds.time():
-                    batch = await self.pipeline.process(pool, messages)
+                    batch = await self.pipeline.process(pool, messages,
+                                                        isolate_transient=isolate)
                 break
             except Exception as exc:
                 if not is_transient(exc):
                     raise
                 # The database is away. Nothing was committed or acknowledged; the broker
-                # still holds these messages for us. Keep trying the same batch.
+                # still holds these messages for us. Keep trying the same batch -- but an
+                # error that keeps coming back while the database is up (out of memory, a
+                # timeout) may be this batch's doing: after a few, isolate its messages.
+                if not is_outage(exc):
+                    suspect += 1
                 self.metrics.retries.inc()
                 log.warning("database unavailable (%s); retrying batch in %.1fs",
                             type(exc).__name__, delay)

@@ -252,3 +252,35 @@ async def test_a_replacement_tracker_starting_again_at_seq_0_loses_nothing(
             new.stop()
     assert await conn.fetchval("SELECT count(*) FROM pings") == 60
     assert await conn.fetchval("SELECT acked_seq FROM device_acks") == 9
+
+
+async def test_a_batch_failing_without_an_outage_is_isolated_not_retried_forever(
+    broker: Broker, database: str, conn: asyncpg.Connection, tmp_path: Path
+) -> None:
+    await add_town(conn)
+    # The database is up but refuses one fix with "out of shared memory" (SQLSTATE 53200,
+    # the class an outage can also raise) every time it is written.
+    await conn.execute(
+        """CREATE FUNCTION oom() RETURNS trigger LANGUAGE plpgsql AS $$
+           BEGIN IF NEW.seq = 1 THEN
+               RAISE EXCEPTION 'out of shared memory' USING ERRCODE = '53200';
+           END IF; RETURN NEW; END $$;
+           CREATE TRIGGER oom BEFORE INSERT ON pings FOR EACH ROW EXECUTE FUNCTION oom();""")
+    start = datetime.now(UTC) - timedelta(hours=1)
+    settings = make_settings(database, broker.port, isolate_after_retries=2)
+    async with ingester(settings) as worker:
+        d = device(broker, "plow-1", tmp_path, resend_after_s=60.0)
+        try:
+            for i in range(3):
+                d.send(fix(i, start))
+            # Settled: two stored, the refused one quarantined — and acknowledged.
+            assert await asyncio.to_thread(d.wait_all_acked, 30), (d.acked_seq, d.unacked)
+        finally:
+            d.stop()
+        assert (worker.metrics.registry.get_sample_value(
+            "plowshare_ingest_retries_total") or 0) >= 2
+    assert await conn.fetchval("SELECT array_agg(seq ORDER BY seq) FROM pings") == [0, 2]
+    # (the device may have sent it twice: once live, once re-sent on connecting)
+    assert await conn.fetchval(
+        "SELECT array_agg(DISTINCT reason) FROM rejected_pings WHERE seq = 1") == [
+        "store_failed"]
