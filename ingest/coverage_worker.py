@@ -78,8 +78,14 @@ class CoverageWorker:
                         self.towns.clear()
                         lock_conn = await asyncpg.connect(self.settings.database.url)
                     await self._claim(lock_conn, claimed)
-                except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-                    log.warning("coverage: cannot claim towns: %s", exc)
+                except Exception as exc:
+                    # Outages show up as many exception types (asyncpg's
+                    # InternalClientError among them, after a server restart): whatever
+                    # it was, drop the connection and claim afresh next round.
+                    log.warning("coverage: cannot claim towns: %r", exc)
+                    if lock_conn is not None:
+                        lock_conn.terminate()
+                        lock_conn = None
                 else:
                     for town_id, slug in list(claimed.items()):
                         await self._round(town_id, slug)

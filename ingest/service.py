@@ -36,6 +36,9 @@ class Ingester:
                                  topic_prefix=settings.mqtt.topic_prefix)
         self._stop = asyncio.Event()
         self._batches = 0
+        self._pool: asyncpg.Pool | None = None
+        self._coverage: CoverageWorker | None = None
+        self._coverage_task: asyncio.Task[None] | None = None
 
     def stop(self) -> None:
         self._stop.set()
@@ -53,11 +56,8 @@ class Ingester:
         source.start()
         log.info("ingesting from mqtt://%s:%d", self.settings.mqtt.host,
                  self.settings.mqtt.port)
-        coverage: CoverageWorker | None = None
-        coverage_task: asyncio.Task[None] | None = None
-        if self.settings.coverage.enabled:
-            coverage = CoverageWorker(self.settings, pool, self.metrics)
-            coverage_task = asyncio.create_task(coverage.run(), name="coverage")
+        self._pool = pool
+        coverage_task = self._restart_coverage() if self.settings.coverage.enabled else None
         retention: asyncio.Task[None] | None = None
         if self.settings.ingest.retention_days is not None:
             retention = asyncio.create_task(
@@ -70,37 +70,51 @@ class Ingester:
                 retention.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await retention
-            if coverage is not None and coverage_task is not None:
-                coverage.stop()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await coverage_task
+            if self._coverage is not None and self._coverage_task is not None:
+                self._coverage.stop()
+                with contextlib.suppress(Exception):
+                    await self._coverage_task
             await pool.close()
+
+    def _restart_coverage(self) -> asyncio.Task[None]:
+        assert self._pool is not None
+        self._coverage = CoverageWorker(self.settings, self._pool, self.metrics)
+        self._coverage_task = asyncio.create_task(self._coverage.run(), name="coverage")
+        return self._coverage_task
 
     async def _loop(
         self, pool: asyncpg.Pool, source: MqttSource, coverage: asyncio.Task[None] | None
     ) -> None:
         cfg = self.settings.ingest
         stop_wait = asyncio.create_task(self._stop.wait())
-        watch = {stop_wait} if coverage is None else {stop_wait, coverage}
+        collect: asyncio.Task[list[Delivery]] | None = None
         try:
             while not self._stop.is_set():
-                collect = asyncio.create_task(source.next_batch(cfg.batch_size,
-                                                                cfg.flush_interval_s))
-                await asyncio.wait({collect, *watch}, return_when=asyncio.FIRST_COMPLETED)
+                if collect is None:
+                    collect = asyncio.create_task(source.next_batch(cfg.batch_size,
+                                                                    cfg.flush_interval_s))
+                watch = {collect, stop_wait} | ({coverage} if coverage is not None else set())
+                await asyncio.wait(watch, return_when=asyncio.FIRST_COMPLETED)
                 if coverage is not None and coverage.done():
-                    # The worker handles its own faults; ending anyway is a bug worth a
-                    # restart of the process rather than a silently half-working one.
-                    collect.cancel()
-                    coverage.result()
-                    raise RuntimeError("the coverage worker stopped unexpectedly")
+                    # The worker handles its own faults; if it ends anyway, storing fixes
+                    # must go on: log it, count it, start matching again. The batch being
+                    # collected is kept (cancelling it would lose what it had dequeued).
+                    exc = None if coverage.cancelled() else coverage.exception()
+                    log.error("coverage worker ended (%r); restarting it", exc)
+                    self.metrics.coverage_errors.inc()
+                    coverage = self._restart_coverage()
                 if not collect.done():
-                    collect.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await collect
-                    break
+                    continue
                 deliveries = collect.result()
+                collect = None
                 if deliveries:
                     await self._write(pool, source, deliveries)
+            if collect is not None:
+                # Stopping: what was dequeued but not written is not acknowledged either,
+                # so the broker delivers it again to the next session.
+                collect.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await collect
         finally:
             stop_wait.cancel()
 

@@ -126,3 +126,35 @@ async def test_subscription_topic(shared: str | None) -> None:
     topics = subscriptions(MqttSettings(shared_group=shared))
     prefix = "$share/workers/" if shared else ""
     assert topics == [prefix + "plowshare/+/+/position", prefix + "owntracks/+/+"]
+
+
+async def test_a_coverage_worker_that_dies_is_restarted_and_storing_goes_on(
+    broker: Broker, database: str, conn: asyncpg.Connection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import ingest.service as service
+
+    await add_town(conn)
+    runs: list[int] = []
+    real_run = service.CoverageWorker.run
+
+    async def flaky(self: service.CoverageWorker) -> None:
+        runs.append(1)
+        if len(runs) == 1:
+            raise RuntimeError("a bug in matching")
+        await real_run(self)
+
+    monkeypatch.setattr(service.CoverageWorker, "run", flaky)
+    settings = make_settings(database, broker.port)
+    start = datetime.now(UTC) - timedelta(minutes=10)
+    async with running(settings) as ingester:
+        await connected(ingester)
+        dev = publisher(broker.port)
+        try:
+            await asyncio.to_thread(publish_fixes, dev, "plow-1", start, 50, 10)
+        finally:
+            dev.loop_stop()
+            dev.disconnect()
+        assert await wait_count(conn, "SELECT count(*) FROM pings", 50) == 50
+        assert len(runs) == 2
+        assert ingester.metrics.registry.get_sample_value(
+            "plowshare_coverage_errors_total") == 1
