@@ -12,6 +12,8 @@
 // labels are drawn on a canvas, street names show in a tooltip. Plain ES module, no build step;
 // MapLibre is the UMD bundle loaded before this file (window.maplibregl).
 
+import { arrowImage } from './arrow.js';
+
 const STALE_MS = 5 * 60 * 1000; // a vehicle not heard from for this long is drawn faded
 const BACKOFF_MIN_MS = 1000;
 const BACKOFF_MAX_MS = 30000;
@@ -160,30 +162,6 @@ function imageData({ c, ctx }) {
   return ctx.getImageData(0, 0, c.width, c.height);
 }
 
-// An arrow pointing up (north); MapLibre rotates it by the heading.
-function arrowImage(color) {
-  const size = 30;
-  const k = canvas(size, size);
-  const { ctx } = k;
-  ctx.translate(size / 2, size / 2);
-  ctx.beginPath();
-  ctx.moveTo(0, -12);
-  ctx.lineTo(9, 10);
-  ctx.lineTo(0, 5);
-  ctx.lineTo(-9, 10);
-  ctx.closePath();
-  ctx.lineJoin = 'round';
-  ctx.lineWidth = 3;
-  ctx.strokeStyle = '#ffffff';
-  ctx.stroke();
-  ctx.fillStyle = color;
-  ctx.fill();
-  ctx.lineWidth = 1;
-  ctx.strokeStyle = 'rgba(0,0,0,0.35)';
-  ctx.stroke();
-  return imageData(k);
-}
-
 // A dot for a vehicle whose heading is unknown.
 function dotImage(color) {
   const size = 22;
@@ -231,9 +209,9 @@ function labelImage(text) {
 }
 
 const ICONS = {
-  'arrow-down': () => arrowImage(COLOR_DOWN),
-  'arrow-up': () => arrowImage(COLOR_UP),
-  'arrow-stale': () => arrowImage(COLOR_STALE),
+  'arrow-down': () => arrowImage(COLOR_DOWN, PIXEL_RATIO, { outline: true }),
+  'arrow-up': () => arrowImage(COLOR_UP, PIXEL_RATIO, { outline: true }),
+  'arrow-stale': () => arrowImage(COLOR_STALE, PIXEL_RATIO, { outline: true }),
   'dot-down': () => dotImage(COLOR_DOWN),
   'dot-up': () => dotImage(COLOR_UP),
   'dot-stale': () => dotImage(COLOR_STALE),

@@ -1,32 +1,11 @@
 // Plows on the public map: pseudonymous, already delayed and filtered by the server; drawn
 // as arrows turned to their heading. A plow not heard from for the town's idle time goes.
+import { arrowImage } from '../arrow.js';
 import { parseTime } from './words.js';
 
 const PIXEL_RATIO = 2;
 const DOWN = '#e8590c';
 const UP = '#495057';
-
-function arrow(color) {
-  const size = 30;
-  const c = document.createElement('canvas');
-  c.width = c.height = size * PIXEL_RATIO;
-  const ctx = c.getContext('2d');
-  ctx.scale(PIXEL_RATIO, PIXEL_RATIO);
-  ctx.translate(size / 2, size / 2);
-  ctx.beginPath();
-  ctx.moveTo(0, -12);
-  ctx.lineTo(9, 10);
-  ctx.lineTo(0, 5);
-  ctx.lineTo(-9, 10);
-  ctx.closePath();
-  ctx.lineJoin = 'round';
-  ctx.lineWidth = 3;
-  ctx.strokeStyle = '#ffffff';
-  ctx.stroke();
-  ctx.fillStyle = color;
-  ctx.fill();
-  return ctx.getImageData(0, 0, c.width, c.height);
-}
 
 export class PlowLayer {
   constructor(map) {
@@ -34,8 +13,8 @@ export class PlowLayer {
     this.plows = new Map(); // public id -> {v, t}
     this.idleMs = null;
     this.delayMs = 0;
-    map.addImage('plow-down', arrow(DOWN), { pixelRatio: PIXEL_RATIO });
-    map.addImage('plow-up', arrow(UP), { pixelRatio: PIXEL_RATIO });
+    map.addImage('plow-down', arrowImage(DOWN, PIXEL_RATIO), { pixelRatio: PIXEL_RATIO });
+    map.addImage('plow-up', arrowImage(UP, PIXEL_RATIO), { pixelRatio: PIXEL_RATIO });
     map.addSource('plows', { type: 'geojson', data: { type: 'FeatureCollection', features: [] } });
     map.addLayer({
       id: 'plows',
