@@ -5,6 +5,7 @@ and status changes sent on the live channel."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import random
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -66,10 +67,8 @@ async def test_matched_service_is_recorded_with_evidence_and_sent_live(
     try:
         pipeline = Pipeline(IngestSettings(), IngestMetrics())
         await pipeline.process(pool, [as_message("plow-1", sparse)])
-        settings = make_settings(database)
-        settings = type(settings)(database=settings.database, mqtt=settings.mqtt,
-                                  ingest=settings.ingest,
-                                  coverage=CoverageSettings(settle_s=0, flush_after_s=1))
+        settings = dataclasses.replace(make_settings(database),
+                                       coverage=CoverageSettings(settle_s=0, flush_after_s=1))
         metrics = IngestMetrics()
         worker = CoverageWorker(settings, pool, metrics)
         fed = await worker.step(town, "boston")
@@ -130,10 +129,8 @@ async def test_a_town_whose_matching_fails_is_set_aside_and_the_others_go_on(
     start = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=30)
     fixes = drive(graph, random.Random(4), duration_s=600, interval_s=5.0, start_time=start)
     await Pipeline(IngestSettings(), IngestMetrics()).process(pool, [as_message("plow-1", fixes)])
-    settings = make_settings(database)
-    settings = type(settings)(database=settings.database, mqtt=settings.mqtt,
-                              ingest=settings.ingest,
-                              coverage=CoverageSettings(settle_s=0, flush_after_s=1))
+    settings = dataclasses.replace(make_settings(database),
+                                   coverage=CoverageSettings(settle_s=0, flush_after_s=1))
     metrics = IngestMetrics()
     worker = CoverageWorker(settings, pool, metrics)
     await worker._round(broken, "broken")  # raises inside: set aside, not propagated
@@ -153,10 +150,8 @@ async def test_a_tunnel_buffer_sent_after_newer_fixes_is_still_matched(
     start = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=40)
     fixes = drive(graph, random.Random(9), duration_s=1200, interval_s=5.0, start_time=start)
     before, tunnel, after = fixes[:80], fixes[80:160], fixes[160:]
-    settings = make_settings(database)
-    settings = type(settings)(database=settings.database, mqtt=settings.mqtt,
-                              ingest=settings.ingest,
-                              coverage=CoverageSettings(settle_s=0, flush_after_s=3600))
+    settings = dataclasses.replace(make_settings(database),
+                                   coverage=CoverageSettings(settle_s=0, flush_after_s=3600))
     metrics = IngestMetrics()
     worker = CoverageWorker(settings, pool, metrics)
     pipeline = Pipeline(IngestSettings(), IngestMetrics())
