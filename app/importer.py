@@ -89,3 +89,25 @@ async def import_segments(
 def _wkt(s: Segment) -> str:
     # COPY takes the geometry as EWKT text; PostGIS parses it.
     return "SRID=4326;LINESTRING(" + ",".join(f"{x!r} {y!r}" for x, y in s.coords) + ")"
+
+
+async def town_segments(conn: asyncpg.Connection, town_id: int) -> list[tuple[int, Segment]]:
+    """The town's current segments as (database id, geo Segment), ordered by id: what the
+    matcher and the simulator work on."""
+    from shapely import from_wkb
+
+    rows = await conn.fetch(
+        """SELECT id, source_id, name, road_class, oneway, length_m, priority,
+                  coalesce(start_node, ST_AsText(ST_StartPoint(geom))) AS start_node,
+                  coalesce(end_node, ST_AsText(ST_EndPoint(geom))) AS end_node,
+                  ST_AsBinary(geom) AS wkb
+             FROM street_segments WHERE town_id = $1 AND valid_to IS NULL
+            ORDER BY id""", town_id)
+    return [
+        (r["id"], Segment(
+            source_id=r["source_id"], name=r["name"], road_class=r["road_class"],
+            oneway=r["oneway"], coords=tuple(from_wkb(r["wkb"]).coords),
+            length_m=r["length_m"], priority=r["priority"], start_node=r["start_node"],
+            end_node=r["end_node"]))
+        for r in rows
+    ]

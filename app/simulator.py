@@ -15,40 +15,14 @@ import random
 from datetime import UTC, datetime
 from pathlib import Path
 
-import asyncpg
-
 from app.db import connect
 from app.device_client import DeviceClient
+from app.importer import town_segments
 from app.settings import MqttSettings, Settings
 from geo.graph import StreetGraph
-from geo.network import Segment
 from geo.simulate import SimFix, iter_drive
 
 log = logging.getLogger(__name__)
-
-
-async def load_town_segments(conn: asyncpg.Connection, town: str) -> list[Segment]:
-    rows = await conn.fetch(
-        """SELECT s.source_id, s.name, s.road_class, s.oneway, s.length_m, s.priority,
-                  coalesce(s.start_node, ST_AsText(ST_StartPoint(s.geom))) AS start_node,
-                  coalesce(s.end_node, ST_AsText(ST_EndPoint(s.geom))) AS end_node,
-                  ST_AsBinary(s.geom) AS wkb
-             FROM street_segments s JOIN towns t ON t.id = s.town_id
-            WHERE t.slug = $1 AND s.valid_to IS NULL
-            ORDER BY s.source_id""",
-        town,
-    )
-    from shapely import from_wkb
-
-    return [
-        Segment(
-            source_id=r["source_id"], name=r["name"], road_class=r["road_class"],
-            oneway=r["oneway"], coords=tuple(from_wkb(r["wkb"]).coords),
-            length_m=r["length_m"], priority=r["priority"], start_node=r["start_node"],
-            end_node=r["end_node"],
-        )
-        for r in rows
-    ]
 
 
 def native_fix(fix: SimFix, speedup: float = 1.0) -> dict[str, object]:
@@ -93,7 +67,12 @@ async def run_simulation(
 ) -> int:
     conn = await connect(settings.database)
     try:
-        segments = await load_town_segments(conn, town)
+        town_id = await conn.fetchval("SELECT id FROM towns WHERE slug = $1", town)
+        if town_id is None:
+            raise LookupError(f"no town '{town}': add it with `plowshare towns add`")
+        # By source id, as before: a seed keeps giving the same drive.
+        segments = sorted((seg for _id, seg in await town_segments(conn, town_id)),
+                          key=lambda seg: seg.source_id)
     finally:
         await conn.close()
     if not segments:

@@ -43,17 +43,6 @@ async def segment_signature(conn: asyncpg.Connection, town_id: int) -> tuple[int
     return int(row["n"]), int(row["top"])
 
 
-async def current_segments(conn: asyncpg.Connection, town_id: int) -> list[asyncpg.Record]:
-    rows: list[asyncpg.Record] = await conn.fetch(
-        """SELECT id, source_id, name, road_class, oneway, length_m, priority,
-                  coalesce(start_node, ST_AsText(ST_StartPoint(geom))) AS start_node,
-                  coalesce(end_node, ST_AsText(ST_EndPoint(geom))) AS end_node,
-                  ST_AsBinary(geom) AS wkb
-             FROM street_segments WHERE town_id = $1 AND valid_to IS NULL
-            ORDER BY id""", town_id)
-    return rows
-
-
 async def pending_vehicles(conn: asyncpg.Connection, town_id: int) -> list[PendingVehicle]:
     rows = await conn.fetch(
         """SELECT vp.vehicle_id, v.ident, c.fed_until

@@ -18,12 +18,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
-from shapely import from_wkb
 
+from app.importer import town_segments
 from app.settings import Settings
 from geo.coverage import CoverageBook, ServiceEvent
 from geo.match import Matcher, Ping, Traversal
-from geo.network import Segment
 from geo.track import Track
 from ingest import coverage_store as store
 from ingest.metrics import IngestMetrics
@@ -177,19 +176,13 @@ class CoverageWorker:
                 return state
             if signature[0] == 0:
                 return None
-            rows = await store.current_segments(conn, town_id)
-        segments = [
-            Segment(source_id=r["source_id"], name=r["name"], road_class=r["road_class"],
-                    oneway=r["oneway"], coords=tuple(from_wkb(r["wkb"]).coords),
-                    length_m=r["length_m"], priority=r["priority"],
-                    start_node=r["start_node"], end_node=r["end_node"])
-            for r in rows
-        ]
+            rows = await town_segments(conn, town_id)
+        segments = [segment for _id, segment in rows]
         matcher = await asyncio.to_thread(Matcher, segments)
         state = TownState(
             town_id=town_id, slug=slug, signature=signature, matcher=matcher,
             book=CoverageBook(segments, min_fraction=self.cfg.min_fraction),
-            segment_ids={r["source_id"]: r["id"] for r in rows},
+            segment_ids={segment.source_id: sid for sid, segment in rows},
         )
         self.towns[town_id] = state
         log.info("coverage: %s has %d segments", slug, len(segments))
