@@ -23,6 +23,19 @@ class PublicFiles(StaticFiles):
         return await super().get_response(path, scope)
 
 
+def town_page(router: APIRouter, prefix: str, page: Path) -> None:
+    """``<prefix>/<slug>/`` serves ``page`` (which reads the slug from its URL), and
+    ``<prefix>/<slug>`` redirects there so relative links resolve."""
+
+    @router.get(prefix + "/{slug}")
+    async def redirect(slug: str) -> RedirectResponse:
+        return RedirectResponse(f"{prefix}/{slug}/", status_code=308)
+
+    @router.get(prefix + "/{slug}/")
+    async def serve(slug: str) -> FileResponse:
+        return FileResponse(page)
+
+
 def mount(app: FastAPI, settings: ServerSettings) -> None:
     static = settings.static_dir
     vendor = static / "node_modules" / "maplibre-gl" / "dist"
@@ -32,14 +45,7 @@ def mount(app: FastAPI, settings: ServerSettings) -> None:
     async def index() -> FileResponse:
         return FileResponse(static / "index.html")
 
-    @router.get("/t/{slug}")
-    async def town_redirect(slug: str) -> RedirectResponse:
-        return RedirectResponse(f"/t/{slug}/", status_code=308)
-
-    @router.get("/t/{slug}/")
-    async def town_page(slug: str) -> FileResponse:
-        return FileResponse(static / "town.html")
-
+    town_page(router, "/t", static / "town.html")
     app.include_router(router)
     app.mount("/static", PublicFiles(directory=static), name="static")
     # check_dir=False: the API still starts where the map assets are not installed

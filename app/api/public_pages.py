@@ -4,21 +4,12 @@ fleet map, which shows every vehicle by its real name, undelayed."""
 from __future__ import annotations
 
 from fastapi import APIRouter, FastAPI
-from fastapi.responses import FileResponse, RedirectResponse
 
+from app.api.pages import town_page
 from app.settings import ServerSettings
 
 
 def mount(app: FastAPI, settings: ServerSettings) -> None:
-    static = settings.static_dir
     router = APIRouter(include_in_schema=False)
-
-    @router.get("/dispatch/t/{slug}")
-    async def dispatch_redirect(slug: str) -> RedirectResponse:
-        return RedirectResponse(f"/dispatch/t/{slug}/", status_code=308)
-
-    @router.get("/dispatch/t/{slug}/")
-    async def dispatch_page(slug: str) -> FileResponse:
-        return FileResponse(static / "dispatch.html")
-
+    town_page(router, "/dispatch/t", settings.static_dir / "dispatch.html")
     app.include_router(router)
