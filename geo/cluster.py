@@ -54,6 +54,7 @@ class Clusterer:
         self._split = False
         self._prev: tuple[float, float, float] | None = None  # last fix seen
         self._far: tuple[Ping, float, float] | None = None  # awaiting a second opinion
+        self._near: tuple[Ping, float, float] | None = None  # sparse, back near: ditto
 
     def add(self, p: Ping, x: float, y: float, split: bool) -> list[Seed]:
         """Take one fix; returns the cluster it closed, if any."""
@@ -90,6 +91,9 @@ class Clusterer:
         if self._far is not None:
             self._join(*self._far)  # never confirmed: it was noise
             self._far = None
+        if self._near is not None:
+            self._join(*self._near)  # nothing came after: count it as standing
+            self._near = None
         if self._n == 0 or self._last is None:
             return []
         n = self._n
@@ -112,19 +116,19 @@ class Clusterer:
         walking pace, which noise spread over a minute never does.
         """
         n = self._n
-        if math.hypot(x - self._sx / n, y - self._sy / n) < move:
+        near = math.hypot(x - self._sx / n, y - self._sy / n) < move
+        if prev is not None and p.t - prev[2] >= _CONFIRM_S:
+            return self._sparse(p, x, y, near, prev)
+        if self._near is not None:
+            self._join(*self._near)
+            self._near = None
+            self.stats.decimated += 1
+        if near:
             if self._far is not None:
                 self._join(*self._far)
                 self._far = None
             self._join(p, x, y)
             self.stats.decimated += 1
-            return []
-        if prev is not None and p.t - prev[2] >= _CONFIRM_S:
-            if math.hypot(x - prev[0], y - prev[1]) >= (
-                    self.m.config.stationary_speed_mps * (p.t - prev[2])):
-                return self._restart(p, x, y)
-            self._join(p, x, y)
-            self.stats.stationary += 1
             return []
         far = self._far
         if far is not None and math.hypot(x - far[1], y - far[2]) < move:
@@ -136,6 +140,32 @@ class Clusterer:
             self._join(*far)
         self._far = (p, x, y)
         return []
+
+    def _sparse(self, p: Ping, x: float, y: float, near: bool,
+                prev: tuple[float, float, float]) -> list[Seed]:
+        """A speedless fix seconds after the last one.
+
+        Back near the cluster is standing still, or a loop round the block or into a
+        dead end and back; only the next fix tells (still near: standing), so it waits
+        for that. Away from it must imply at least walking pace, which noise spread
+        over many seconds never does.
+        """
+        held, self._near = self._near, None
+        if near:
+            if held is None:
+                self._near = (p, x, y)
+                return []
+            self._join(*held)
+            self._join(p, x, y)
+            self.stats.stationary += 2
+            return []
+        seeds = self._restart(*held) if held is not None else []
+        if math.hypot(x - prev[0], y - prev[1]) >= (
+                self.m.config.stationary_speed_mps * (p.t - prev[2])):
+            return seeds + self._restart(p, x, y)
+        self._join(p, x, y)
+        self.stats.stationary += 1
+        return seeds
 
     def _restart(self, p: Ping, x: float, y: float) -> list[Seed]:
         seeds = self.close()

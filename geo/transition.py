@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 _NEG = -math.inf
 BEAM = 12.0  # log-units; a hypothesis this far behind is e**-12 as likely
 SAME, ROUTED, U_TURN = 0, 1, 2
+_RATIO_M = 10.0  # added to both lengths of the ratio cue: short moves are all noise
 
 
 class Step:
@@ -90,6 +91,10 @@ def transition(
     # Hypotheses this far behind the best cannot come back: skip their routes.
     floor = max(prev_score) - BEAM
     use_speed = expect >= 0.0
+    # Without speeds, |route - line| alone punishes every loop round a block as if the
+    # fixes were seconds apart; the ratio of the two (FMM's cue) scales with the
+    # interval. The kinder of the two decides.
+    ratio_w = 0.0 if use_speed else cfg.ratio_weight
     # Best predecessors first: their scores bound how long a route from a worse one
     # may be and still win, which keeps most searches short.
     order = sorted(range(len(prev_score)), key=prev_score.__getitem__, reverse=True)
@@ -161,8 +166,15 @@ def transition(
                         continue
                 elif miss > implausible:
                     continue
-            elif miss > implausible:
-                continue
+            else:
+                if ratio_w > 0.0:
+                    mr = ratio_w * (math.log(ln + _RATIO_M) - math.log(gc + _RATIO_M))
+                    if mr < 0.0:
+                        mr = -mr
+                    if mr < miss:
+                        miss = mr
+                if miss > implausible:
+                    continue
             s = sa + mix_gc - miss - pen * inv_beta
             if s > best[j]:
                 best[j] = s
