@@ -706,11 +706,22 @@ def main(argv: list[str] | None = None) -> int:
     )
     text = report(args, sim_res, track_res, wall, command)
     if out is not None:
-        out.write_text(text)
+        out.write_text(text.rstrip("\n") + "\n" + _kept_sections(out))
         print(f"wrote {out}", file=sys.stderr)
     else:
         print(text)
     return 0
+
+
+# Sections other benchmarks write into the same file (bench/import_speed.py's numbers):
+# a re-run of this one replaces only its own part.
+_KEPT_FROM = "## Street network import"
+
+
+def _kept_sections(path: Path) -> str:
+    old = path.read_text() if path.exists() else ""
+    at = old.find(_KEPT_FROM)
+    return "" if at < 0 else "\n" + old[at:]
 
 
 if __name__ == "__main__":
