@@ -69,6 +69,6 @@ class MatchConfig:
     wrong_way_penalty_m: float = 60.0  # route cost of entering a one-way backwards
     u_turn_penalty_m: float = 80.0  # mid-block, or at a node that is not a dead end
     reverse_tolerance_sigmas: float = 3.0  # backward slip on one edge read as noise
-    speed_weight: float = 0.5  # mixture weight of the speed x time cue; 0 ignores speeds
+    speed_weight: float = 0.7  # mixture weight of the speed x time cue; 0 ignores speeds
     ratio_weight: float = 3.0  # no speeds: log-penalty per e-fold of route / line; 0 = off
     outlier_tolerance: int = 2  # consecutive unconnectable fixes before a split

@@ -230,3 +230,38 @@ def test_a_mountain_road_that_passes_close_to_itself_is_followed_through_its_hai
             forward = sum(t.end_m - t.start_m for t in out
                           if t.source_id == road.source_id and t.forward)
             assert forward > 0.97 * road.length_m, (seed, interval, forward)
+
+
+def test_a_stop_between_sparse_fixes_invents_no_loop() -> None:
+    # Speed x time is the cue that finds a loop round a block between sparse fixes,
+    # but a plow that waited at a light, or reached the end of its run early, drove
+    # less than its speeds say. Straight along Baltimore streets, fixes a minute apart
+    # that all report cruising speed, with and without a 40 s stop mid-way: only the
+    # street itself may be serviced, never a loop beside it. (Trusting speeds more,
+    # speed_weight 0.85, sends South Clinton Street round a seven-block loop.)
+    net = baltimore()
+    for first, forward in (("w84601236:5", True), ("w187473022:1", False),
+                           ("w6012052:1", True)):
+        edge = next(e for e in net.graph.edges_of(first) if e.forward == forward)
+        path = straight_on(net, edge, 10)
+        on_path = {e.source_id for e in path}
+        drive = Drive.along(path)
+        speed, stop_at = 9.0, 150.0
+        for stop_s in (0.0, 40.0):
+            fixes = []
+            t = 0.0
+            while True:
+                moving = t if t * speed < stop_at else max(t - stop_s, stop_at / speed)
+                d = min(moving * speed, drive.length)
+                lon, lat, head = drive.at(d)
+                fixes.append((T0 + t, lon, lat, head))
+                if d >= drive.length:
+                    break
+                t += 60.0
+            for seed in range(4):
+                result, _ = cover(net, pings(fixes, random.Random(seed), speed=speed))
+                extra = serviced(result) - on_path
+                assert not extra, (first, stop_s, seed, extra)
+                middle = [e.source_id for e in path[1:-1]]
+                assert sum(result[s].covered for s in middle) >= len(middle) - 1, (
+                    first, stop_s, seed)
