@@ -137,10 +137,16 @@ def _merge(intervals: list[Interval], lo: float, hi: float) -> None:
 class CoverageBook:
     """Accumulates traversals of many vehicles into passes and service events."""
 
-    def __init__(self, segments: Sequence[Segment], min_fraction: float = 0.8) -> None:
+    def __init__(self, segments: Sequence[Segment], min_fraction: float = 0.8, *,
+                 keep_history: bool = True) -> None:
+        """``keep_history=False`` keeps only each vehicle's current pass: a live worker
+        that runs all winter stores the service events and needs nothing older, so its
+        memory stays bounded by the fleet; ``passes`` and ``result`` are then refused.
+        """
         if not 0.0 < min_fraction <= 1.0:
             raise ValueError("min_fraction must be in (0, 1]")
         self.min_fraction = min_fraction
+        self.keep_history = keep_history
         self._length = {s.source_id: s.length_m for s in segments}
         self._passes: dict[str, list[_Pass]] = {}  # only blocks driven so far
         self._open: dict[str, _Pass] = {}  # per vehicle, the pass it is on
@@ -163,7 +169,8 @@ class CoverageBook:
                 or tr.t_start - cur.t_end > PASS_JOIN_S or tr.t_end < cur.t_start):
             cur = _Pass(tr.source_id, tr.forward, tr.vehicle, length, tr.t_start, tr.t_end)
             self._open[tr.vehicle] = cur
-            self._passes.setdefault(tr.source_id, []).append(cur)
+            if self.keep_history:
+                self._passes.setdefault(tr.source_id, []).append(cur)
         cur.t_end = max(cur.t_end, tr.t_end)
         lo, hi = tr.start_m, tr.end_m
         _merge(cur.driven, lo, hi)
@@ -189,10 +196,12 @@ class CoverageBook:
 
     def passes(self, source_id: str) -> list[PassRecord]:
         """Every pass over the block so far (serviced or not), in booking order."""
+        self._need_history()
         return [p.record(self.min_fraction) for p in self._passes.get(source_id, ())]
 
     def result(self) -> dict[str, SegmentCoverage]:
         """Coverage of every segment of the network, serviced or not."""
+        self._need_history()
         out: dict[str, SegmentCoverage] = {}
         for sid in self._length:
             passes = self._passes.get(sid)
@@ -220,6 +229,11 @@ class CoverageBook:
                 salted=salted,
             )
         return out
+
+
+    def _need_history(self) -> None:
+        if not self.keep_history:
+            raise RuntimeError("this CoverageBook keeps no history (keep_history=False)")
 
 
 def compute_coverage(

@@ -181,7 +181,8 @@ class CoverageWorker:
         matcher = await asyncio.to_thread(Matcher, segments)
         state = TownState(
             town_id=town_id, slug=slug, signature=signature, matcher=matcher,
-            book=CoverageBook(segments, min_fraction=self.cfg.min_fraction),
+            book=CoverageBook(segments, min_fraction=self.cfg.min_fraction,
+                              keep_history=False),
             segment_ids={segment.source_id: sid for sid, segment in rows},
         )
         self.towns[town_id] = state

@@ -118,3 +118,29 @@ def test_value_types_are_frozen() -> None:
     t = tr("s", 0, 1, 0, 1)
     with pytest.raises(dataclasses.FrozenInstanceError):
         t.start_m = 5.0  # type: ignore[misc]
+
+
+def test_a_book_without_history_fires_the_same_events_and_holds_only_open_passes() -> None:
+    # The live worker's book: the same service events as a full one on a real drive,
+    # but nothing kept beyond each vehicle's current pass, however long it runs.
+    net = krems()
+    path = straight_on(net, net.graph.edges_of("w24980487:1")[0], 8)
+    drive = Drive.along(path)
+    there = sample(drive, interval_s=5.0)
+    back = sample(drive, start_m=drive.length, backwards=True, interval_s=5.0, t0=T0 + 600)
+    fixes = pings(there + back, random.Random(3))
+    full, lean = CoverageBook(net.segments), CoverageBook(net.segments, keep_history=False)
+    track_a, track_b = net.matcher.track("plow-1"), net.matcher.track("plow-1")
+    events_full, events_lean = [], []
+    for p in fixes:
+        events_full += full.add(track_a.push(p))
+        events_lean += lean.add(track_b.push(p))
+    events_full += full.add(track_a.flush())
+    events_lean += lean.add(track_b.flush())
+    assert len(events_full) >= 6 and events_lean == events_full
+    assert lean._passes == {} and len(lean._open) == 1
+    assert sum(len(v) for v in full._passes.values()) > len(path)
+    with pytest.raises(RuntimeError, match="keeps no history"):
+        lean.result()
+    with pytest.raises(RuntimeError, match="keeps no history"):
+        lean.passes(path[0].source_id)
