@@ -28,7 +28,7 @@ from geo.graph import StreetGraph
 from geo.match import MatchConfig, Matcher, Ping
 from geo.network import Segment
 from geo.simulate import SimFix
-from geo.truth import TrueCoverage, route_truth, simulated_truth
+from geo.truth import TrueCoverage, measured_route_truth, simulated_truth
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 TOWNS = {
@@ -154,7 +154,9 @@ def tracks(ids: Sequence[str], intervals: Sequence[int], cfg: MatchConfig, verbo
                 Ping("car", float(r["t_rel_s"]), float(r["lon"]), float(r["lat"]))
                 for r in csv.DictReader(fh)
             ]
-        truth = route_truth(segments, route, [(f.lon, f.lat) for f in fixes])
+        # The labels corrected where the dense track refutes them, as bench/coverage.py
+        # scores them (geo.truth.measured_route_truth).
+        truth = measured_route_truth(segments, route, [(f.lon, f.lat, f.t) for f in fixes]).truth
         matcher = Matcher(segments, cfg)
         for iv in intervals:
             kept = every(fixes, iv)

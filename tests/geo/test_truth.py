@@ -5,9 +5,11 @@ from __future__ import annotations
 import csv
 import gzip
 import json
+import math
 import random
 from dataclasses import replace
 from datetime import UTC, datetime
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -18,7 +20,13 @@ from geo.degrade import subsample
 from geo.graph import StreetGraph
 from geo.network import Segment, geodesic_length_m
 from geo.simulate import SimFix, drive
-from geo.truth import offset_along, route_truth, serviced_ids, simulated_truth
+from geo.truth import (
+    measured_route_truth,
+    offset_along,
+    route_truth,
+    serviced_ids,
+    simulated_truth,
+)
 
 T0 = datetime(2025, 1, 15, 4, 30, tzinfo=UTC)
 
@@ -156,3 +164,123 @@ def test_partial_start_arc_is_judged_by_the_part_driven_with_an_unsure_band(
     truth = route_truth([arc], ["a"], track)
     assert truth["a"].fraction == pytest.approx(1 - frac0, abs=0.01)
     assert truth["a"].serviced is expected
+
+
+# --- route truth corrected by the dense track ------------------------------------------
+
+
+def timed_track(track_id: str) -> list[tuple[float, float, float]]:
+    with shared_data("gps-truth", f"{track_id}_track.csv").open() as fh:
+        return [(float(r["lon"]), float(r["lat"]), float(r["t_rel_s"])) for r in csv.DictReader(fh)]
+
+
+def test_measured_truth_drops_the_twin_driven_the_other_way_and_keeps_dead_ends() -> None:
+    segments, route, _ = load_track("00000075")
+    m = measured_route_truth(segments, route, timed_track("00000075"))
+    t = m.truth
+    # One road, both directions labelled; the car passed once (t=1601-1618 s), in
+    # 650's direction.
+    assert {"276", "650"} <= route
+    assert t["650"].serviced is True and t["650"].fraction == 1.0
+    assert t["276"].serviced is False and t["276"].fraction < 0.05
+    # A 12 m twin driven the other way is not "too close to call": the car never moved
+    # along it and went straight through it backwards. Its twin was driven.
+    assert t["13"].serviced is False and t["1972"].serviced is True
+    # A 28 m dead end driven to its end and back (t=923-943): both directions serviced.
+    assert t["489"].serviced is True and t["498"].serviced is True
+    # What changed, all inspected: six twins driven one way only, and four arcs the
+    # car turned round in or crossed at a junction, too close to call.
+    assert m.not_driven == {"13", "276", "294", "374", "606", "1973"}
+    assert m.unsure == {"427", "438", "538", "688"}
+    for sid in m.not_driven:
+        # The twin was driven end to end (373, where the track ends, is left out of the
+        # scores by route_truth's rule for the last arc).
+        twin = [s for s in route if _reverse(segments, sid, s)]
+        assert twin and all(t[s].fraction == 1.0 for s in twin), sid
+        assert all(t[s].serviced is (None if s == "373" else True) for s in twin), sid
+    # Short arcs driven through stay certain: the unsure band is for partial drives only.
+    short = {sid for sid in route if t[sid].length_m < 30.0}
+    assert len(short) > 40
+    assert {sid for sid in short if t[sid].serviced is None} == m.unsure | {"373"}
+
+
+def test_measured_truth_counts_an_arc_turned_round_in_as_not_serviced() -> None:
+    segments, route, _ = load_track("00000095")
+    m = measured_route_truth(segments, route, timed_track("00000095"))
+    t = m.truth
+    # 44 m and 65 m arcs the car drove ~40 % and ~50 % into and back out of: both
+    # directions labelled, neither serviced in one pass.
+    for sid, share in {"348": 0.39, "351": 0.39, "1581": 0.49, "1599": 0.49}.items():
+        assert t[sid].serviced is False, sid
+        assert t[sid].fraction == pytest.approx(share, abs=0.05), sid
+    # 15 m into a 19 m arc and back: within GPS error of the 80 % line.
+    assert t["391"].serviced is None and t["392"].serviced is None
+    assert m.not_driven == {"348", "351", "1581", "1599"} and m.unsure == {"391", "392"}
+
+
+def test_measured_truth_keeps_the_label_where_the_track_has_a_gap() -> None:
+    segments, route, _ = load_track("00000026")
+    track = timed_track("00000026")
+    m = measured_route_truth(segments, route, track)
+    # Arc 476 (117 m) was crossed in a 17 s gap (no fix from t=427 to 444): the fixes
+    # around it measure nothing along it, the gap could hide the whole drive.
+    gap = [(a, b) for a, b in pairwise(track) if a[2] == 427.0]
+    assert gap and gap[0][1][2] == 444.0
+    assert "476" in route and "476" in m.kept_for_gap
+    assert m.truth["476"].serviced is True
+    # Nothing on this gappy track is refuted: the labels are the only truth there.
+    assert not m.not_driven and not m.unsure
+    assert len(m.kept_for_gap) > 100
+
+
+@pytest.mark.parametrize("track_id", ["00000075", "00000095", "00000039", "00000026",
+                                      "00000046", "00000048"])  # fmt: skip
+def test_measured_truth_only_demotes_route_arcs(track_id: str) -> None:
+    segments, route, track = load_track(track_id)
+    labels = route_truth(segments, route, track)
+    m = measured_route_truth(segments, route, timed_track(track_id))
+    assert set(m.truth) == set(labels)
+    changed = {sid for sid in labels if m.truth[sid] != labels[sid]}
+    assert changed == m.not_driven | m.unsure <= route
+    assert not m.not_driven & m.unsure
+    for sid in changed:
+        assert labels[sid].serviced is True and m.truth[sid].serviced is not True
+        assert m.truth[sid].fraction < 0.8
+
+
+@pytest.mark.parametrize(
+    ("turn_m", "expected"), [(30, False), (70, None), (90, True), (None, True)]
+)
+def test_measured_truth_bands_on_a_drive_in_and_back(
+    turn_m: int | None, expected: bool | None
+) -> None:
+    # A 100 m arc "a" due east between a lead-in "s" (and its twin "r") and an exit
+    # "e", 60 m each. 1 Hz at 10 m/s with 2-3 m of jitter: in from 30 m before a's
+    # start, back out once at turn_m metres along it (None: straight on into e).
+    lon0, lat0 = 11.58, 49.95
+    per_m = 1.0 / (111_319.49 * math.cos(math.radians(lat0)))
+
+    def arc(sid: str, x0: float, x1: float) -> Segment:
+        coords = ((lon0 + x0 * per_m, lat0), (lon0 + x1 * per_m, lat0))
+        return Segment(sid, None, "road", True, coords, geodesic_length_m(coords), 3, "p", "q")
+
+    segments = [arc("s", -60, 0), arc("r", 0, -60), arc("a", 0, 100), arc("e", 100, 160)]
+    if turn_m is None:
+        along, route = list(range(-30, 131, 10)), ["s", "a", "e"]
+    else:
+        along = [*range(-30, turn_m + 1, 10), *range(turn_m - 10, -31, -10)]
+        route = ["s", "a", "r"]
+    track = [(lon0 + (x + 2 * (-1) ** k) * per_m, lat0 + 3 * (-1) ** (k // 2) / 111_195, float(k))
+             for k, x in enumerate(along)]  # fmt: skip
+    truth = measured_route_truth(segments, route, track).truth
+    assert truth["a"].serviced is expected
+    # The same drive with the fixes on "a" lost in a gap long enough to hide the
+    # whole arc (20 s more): nothing refutes the label.
+    gapped = [(lon, lat, t + (20.0 if lon > lon0 + 100 * per_m or t > 6 else 0.0))
+              for lon, lat, t in track if not lon0 < lon < lon0 + 100 * per_m]  # fmt: skip
+    assert measured_route_truth(segments, route, gapped).truth["a"].serviced is True
+
+
+def _reverse(segments: list[Segment], a: str, b: str) -> bool:
+    by_id = {s.source_id: s for s in segments}
+    return by_id[a].coords == tuple(reversed(by_id[b].coords))
