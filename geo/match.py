@@ -101,12 +101,15 @@ class Matcher:
         ]
         net, length = self.net, self.net.length
         fix_l, seg_l, off_l = fix.tolist(), seg.tolist(), off.tolist()
-        cap = c.max_candidates
+        # Without a heading both directions of every block are states: room for more,
+        # or a junction of many blocks (a roundabout) loses the one driven.
+        caps_by_fix = np.where(hw >= c.heading_weight, c.max_candidates,
+                               c.max_candidates_no_heading).tolist()
         seen: dict[tuple[int, int], list[float]] = {}
         forward, wrong, of_seg = net.forward, net.wrong_way, net.edges_of_seg
         for k, f in enumerate(fix_l):
             edges, offs, emis = out[f]
-            if len(edges) >= cap:
+            if len(edges) >= caps_by_fix[f]:
                 continue
             s, off = seg_l[k], off_l[k]
             # Adjacent chunks of a block report the same nearest point; a second

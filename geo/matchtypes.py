@@ -53,6 +53,7 @@ class MatchConfig:
     search_radius_m: float = 50.0  # at least; widened to 4 sigma for poor fixes
     max_search_radius_m: float = 150.0
     max_candidates: int = 12  # directed edges per fix (a crossing of 6 two-way blocks)
+    max_candidates_no_heading: int = 20  # ... when no heading rules out one direction
     emission_margin: float = 8.0  # drop blocks this much (log) less likely than the nearest
     beta_m: float = 8.0  # scale of |route - straight line| in the transition
     beta_per_s: float = 0.25  # longer intervals have legitimately longer detours
