@@ -18,6 +18,8 @@ if TYPE_CHECKING:
 _NEG = -math.inf
 BEAM = 12.0  # log-units; a hypothesis this far behind is e**-12 as likely
 SAME, ROUTED, U_TURN = 0, 1, 2
+_SLOW_U_TURN = 0.25  # share of the U-turn penalty left when the vehicle crawls
+_DENSE_S = 5.0  # fixes this close in time show where a vehicle turned
 _RATIO_M = 10.0  # added to both lengths of the ratio cue: short moves are all noise
 
 
@@ -83,6 +85,12 @@ def transition(
     length, to, frm, rev = net.length, net.to, net.frm, net.reverse
     wrong, dead = net.wrong_way, net.dead_end
     ww, ut = cfg.wrong_way_penalty_m, cfg.u_turn_penalty_m
+    slow = cfg.heading_min_speed_mps
+    if (prev.speed is not None and prev.speed < slow) or (cur.speed is not None
+                                                           and cur.speed < slow):
+        # A vehicle that reports crawling at either fix is turning round as often as
+        # not (a three-point turn); at speed a U-turn is the exception.
+        ut *= _SLOW_U_TURN
     cur_edges, cur_offs = cur.edges, cur.offs
     k = len(cur_edges)
     best = [_NEG] * k
@@ -150,8 +158,9 @@ def transition(
                     u, pb = u_turn_point(la, oa, length[eb], ob)
                     l2 = 2.0 * u - oa - pb
                     # Into a dead end, turning at its end is what vehicles do (that is
-                    # why they went in); sparse fixes rarely catch the very end.
-                    p2 = ut * 3.0 if dead[ea] else ut
+                    # why they went in); sparse fixes rarely catch the very end. Fixes
+                    # seconds apart would have: there a turn is where they show it.
+                    p2 = ut * 3.0 if dead[ea] and dt > _DENSE_S else ut
                     if l2 + p2 < ln + pen:
                         ln, pen, kd = l2, p2, U_TURN
             if ln > lmax:

@@ -11,6 +11,7 @@ a drop below them is a regression.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import gzip
 import json
 import random
@@ -18,6 +19,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 
 from geo_shared_data import shared_data
+from pyproj import Geod
 from test_match_support import Net, krems
 
 from app.streets.load import load_segments
@@ -26,6 +28,8 @@ from geo.match import Ping
 from geo.network import Segment
 from geo.simulate import SimFix, add_noise, drive
 from geo.truth import TrueCoverage, route_truth, simulated_truth
+
+GEOD = Geod(ellps="WGS84")
 
 # interval s -> (precision, recall) held on the seeded Krems storm below
 # (measured when written: 1.0/1.0, 0.995/0.998, 1.0/0.987, 0.996/0.972, 0.979/0.826)
@@ -136,3 +140,31 @@ def test_position_only_storm_on_krems_at_15_and_30_s() -> None:
     for interval, (p_min, r_min) in {15: (0.98, 0.945), 30: (0.98, 0.92)}.items():
         p, r = measured[interval]
         assert p >= p_min and r >= r_min, (interval, measured)
+
+
+def with_speeds(fixes: list[Ping]) -> list[Ping]:
+    """The 1 Hz track as a tracker that reports speed would send it (central differences)."""
+    out = []
+    for i, f in enumerate(fixes):
+        a, b = fixes[max(i - 1, 0)], fixes[min(i + 1, len(fixes) - 1)]
+        _, _, d = GEOD.inv(a.lon, a.lat, b.lon, b.lat)
+        out.append(dataclasses.replace(f, speed_mps=d / (b.t - a.t) if b.t > a.t else None))
+    return out
+
+
+def test_a_real_car_turning_round_in_side_streets_with_reported_speed() -> None:
+    # Isle of Wight (00000095) and North Zealand (00000075) at 1 Hz: the car crawls
+    # into side streets and turns round - 49 % into arc 1581 and 39 % into 348 and back
+    # (not serviced either way), to the end of the 28 m dead end 489 and back out on
+    # 498, and of 539/542 (both serviced). A reported speed says when it crawled, so
+    # the turn is read where the fixes show it. Measured when written: neither turn
+    # credited, both dead ends credited (before: 1581/1599 were credited via the far
+    # end of the street, 489/498 and 539/542 missed without speeds).
+    for track_id, not_serviced, serviced_ids in (
+            ("00000095", {"1581", "1599", "348", "351"}, set()),
+            ("00000075", set(), {"489", "498", "539", "542"})):
+        segments, _, fixes = gps_truth(track_id)
+        result = compute_coverage(segments, with_speeds(fixes))
+        covered = covered_ids(result)
+        assert not covered & not_serviced, (track_id, covered & not_serviced)
+        assert serviced_ids <= covered, (track_id, serviced_ids - covered)
