@@ -47,14 +47,9 @@ from geo.degrade import subsample  # noqa: E402
 from geo.graph import StreetGraph  # noqa: E402
 from geo.matchtypes import Ping  # noqa: E402
 from geo.network import Segment  # noqa: E402
+from geo.route_truth import MeasuredTruth, measured_route_truth, route_truth  # noqa: E402
 from geo.simulate import SimFix  # noqa: E402
-from geo.truth import (  # noqa: E402
-    MeasuredTruth,
-    TrueCoverage,
-    measured_route_truth,
-    route_truth,
-    simulated_truth,
-)
+from geo.truth import TrueCoverage, simulated_truth  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 MIN_FRACTION = 0.8
@@ -678,7 +673,7 @@ def report(
         "per extent, though: both directions of a two-way road are often labelled where "
         "the car drove one, and arcs the car turned round in part way count as driven. "
         "So the table scores them as the track measures them "
-        "(`geo.truth.measured_route_truth`): where the track passes a labelled arc with "
+        "(`geo.route_truth.measured_route_truth`): where the track passes a labelled arc with "
         "fixes at most 2 s apart, the furthest the car got along it in its direction in "
         "one pass decides. More than 15 m short of 80 % of the arc, or driven only the "
         "other way, it was not serviced; less short, it is too close to call and left "
@@ -692,7 +687,7 @@ def report(
         "",
         *table(track_rows, tracks.rows),
         "",
-        "The same runs scored against the labels as given (`geo.truth.route_truth`), "
+        "The same runs scored against the labels as given (`geo.route_truth.route_truth`), "
         "so the correction can be judged:",
         "",
         "| pings | plowshare P | plowshare R | fmm P | fmm R |",

@@ -27,8 +27,9 @@ from geo.coverage import CoverageBook
 from geo.graph import StreetGraph
 from geo.match import MatchConfig, Matcher, Ping
 from geo.network import Segment
+from geo.route_truth import measured_route_truth
 from geo.simulate import SimFix
-from geo.truth import TrueCoverage, measured_route_truth, simulated_truth
+from geo.truth import TrueCoverage, simulated_truth
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 TOWNS = {
@@ -155,7 +156,7 @@ def tracks(ids: Sequence[str], intervals: Sequence[int], cfg: MatchConfig, verbo
                 for r in csv.DictReader(fh)
             ]
         # The labels corrected where the dense track refutes them, as bench/coverage.py
-        # scores them (geo.truth.measured_route_truth).
+        # scores them (geo.route_truth.measured_route_truth).
         truth = measured_route_truth(segments, route, [(f.lon, f.lat, f.t) for f in fixes]).truth
         matcher = Matcher(segments, cfg)
         for iv in intervals:

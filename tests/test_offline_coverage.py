@@ -20,8 +20,9 @@ from app.sim_csv import write_pings_csv
 from app.sim_offline import simulate_fleet
 from app.streets.load import load_segments
 from geo.graph import StreetGraph
+from geo.route_truth import route_truth
 from geo.simulate import add_noise
-from geo.truth import route_truth, simulated_truth
+from geo.truth import simulated_truth
 from tests.geo.geo_shared_data import shared_data
 
 REPO = Path(__file__).resolve().parents[1]

@@ -3,7 +3,7 @@
 Simulated plows on the real Krems network (truth from the dense noiseless drive,
 ``geo.truth.simulated_truth``) thinned to 1-60 s with 10 m noise, and a real 1 Hz
 car track of the Kubička et al. map-matching data set (truth: its route arcs,
-``geo.truth.route_truth``). Thresholds are what the engine measurably holds on these
+``geo.route_truth.route_truth``). Thresholds are what the engine measurably holds on these
 seeded inputs with a small margin (see bench/match_quick.py for the wider picture);
 a drop below them is a regression.
 """
@@ -26,8 +26,9 @@ from app.streets.load import load_segments
 from geo.coverage import compute_coverage
 from geo.match import Ping
 from geo.network import Segment
+from geo.route_truth import route_truth
 from geo.simulate import SimFix, add_noise, drive
-from geo.truth import TrueCoverage, route_truth, simulated_truth
+from geo.truth import TrueCoverage, simulated_truth
 
 GEOD = Geod(ellps="WGS84")
 

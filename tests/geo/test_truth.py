@@ -19,14 +19,9 @@ from app.streets.load import load_segments
 from geo.degrade import subsample
 from geo.graph import StreetGraph
 from geo.network import Segment, geodesic_length_m
+from geo.route_truth import measured_route_truth, route_truth
 from geo.simulate import SimFix, drive
-from geo.truth import (
-    measured_route_truth,
-    offset_along,
-    route_truth,
-    serviced_ids,
-    simulated_truth,
-)
+from geo.truth import offset_along, serviced_ids, simulated_truth
 
 T0 = datetime(2025, 1, 15, 4, 30, tzinfo=UTC)
 
