@@ -106,9 +106,16 @@ def transition(
     # Best predecessors first: their scores bound how long a route from a worse one
     # may be and still win, which keeps most searches short.
     order = sorted(range(len(prev_score)), key=prev_score.__getitem__, reverse=True)
+    # No route scores above its predecessor's score plus the larger mixture weight
+    # (miss and penalties are >= 0): once every candidate has that, the rest can only
+    # lose, and a candidate that has it needs no route from this predecessor.
+    top = max(mix_gc, mix_v) if use_speed else mix_gc
     for i in order:
         sa = prev_score[i]
         if sa < floor:
+            break
+        cap = sa + top
+        if min(best) >= cap:
             break
         ea = prev.edges[i]
         oa = prev.offs[i]
@@ -119,6 +126,8 @@ def transition(
         done: Tree = {}
         bound = lmax - rest + ww
         for j in range(k):
+            if best[j] >= cap:
+                continue
             eb = cur_edges[j]
             ob = cur_offs[j]
             if eb == ea and ob >= oa - tol:
