@@ -547,7 +547,10 @@ def report(
         "",
         f"- Reproduce: `{command}` (about {wall_s / 60:.0f} min here; `--quick` for a "
         "fast check that prints instead of writing this file)",
-        f"- Machine: {machine()}; {args.jobs} networks benchmarked in parallel, "
+        f"- Machine: {machine()}; "
+        + ("one network at a time" if args.jobs == 1
+           else f"{args.jobs} networks benchmarked in parallel")
+        + ", "
         "each engine run single-threaded on one core; load average at start / end "
         f"{args.load_start} / {load()} (the machine is shared with other work, hence "
         "CPU time below)",
