@@ -22,6 +22,9 @@ if TYPE_CHECKING:
     from geo.track import TrackStats
 
 _TURN_COS = 0.5  # a heading change beyond 60 degrees starts a new cluster
+_RECEDING = 4  # fixes in a row moving away from a cluster's start: it is driving
+_FAR_CONFIRM_STAYED = 4  # far fixes, near each other, that end a long stay
+_LONG_STAY_S = 30.0
 _CONFIRM_S = 5.0  # speedless fixes closer in time than this need a second opinion
 
 
@@ -47,13 +50,15 @@ class Clusterer:
         self._n = 0
         self._sx = self._sy = self._st = 0.0
         self._t_first = self._t_last = 0.0
+        self._x0 = self._y0 = self._d0 = 0.0  # first fix, last distance from it
+        self._rising = 0  # fixes in a row that moved away from the first
         self._last: Ping | None = None
         self._still = False
         self._state: tuple[bool | None, bool | None] = (None, None)
         self._head: tuple[float, float] | None = None
         self._split = False
         self._prev: tuple[float, float, float] | None = None  # last fix seen
-        self._far: tuple[Ping, float, float] | None = None  # awaiting a second opinion
+        self._far: list[tuple[Ping, float, float]] = []  # far fixes awaiting confirmation
         self._near: tuple[Ping, float, float] | None = None  # sparse, back near: ditto
 
     def add(self, p: Ping, x: float, y: float, split: bool) -> list[Seed]:
@@ -88,9 +93,9 @@ class Clusterer:
 
     def close(self) -> list[Seed]:
         """The open cluster as a step (end of input, or before a split)."""
-        if self._far is not None:
-            self._join(*self._far)  # never confirmed: it was noise
-            self._far = None
+        for f in self._far:
+            self._join(*f)  # never confirmed: it was noise
+        self._far = []
         if self._near is not None:
             self._join(*self._near)  # nothing came after: count it as standing
             self._near = None
@@ -112,11 +117,21 @@ class Clusterer:
 
         Fixes seconds apart must be far from the cluster's mean twice in a row, and
         near each other: one fix in a few dozen lands that far off by noise alone, and
-        a depot stay is thousands of fixes. Fixes far apart in time must imply at least
-        walking pace, which noise spread over a minute never does.
+        a depot stay is thousands of fixes (after half a minute standing, four in a
+        row). A slow vehicle driving into a dead end and back drags the mean along, so
+        fixes that recede steadily from where the cluster began count as far too.
+        Fixes far apart in time must imply at least walking pace, which noise spread
+        over a minute never does.
         """
         n = self._n
         near = math.hypot(x - self._sx / n, y - self._sy / n) < move
+        d0 = math.hypot(x - self._x0, y - self._y0)
+        self._rising = self._rising + 1 if d0 >= self._d0 + 1.0 else 0
+        self._d0 = d0
+        if near and d0 >= move and self._rising >= _RECEDING:
+            # Steadily further from where the cluster began: driving away (into a
+            # dead end, say), though the mean, dragged along, is still near.
+            near = False
         if prev is not None and p.t - prev[2] >= _CONFIRM_S:
             return self._sparse(p, x, y, near, prev)
         if self._near is not None:
@@ -124,21 +139,28 @@ class Clusterer:
             self._near = None
             self.stats.decimated += 1
         if near:
-            if self._far is not None:
-                self._join(*self._far)
-                self._far = None
+            for f in self._far:
+                self._join(*f)
+            self._far = []
             self._join(p, x, y)
             self.stats.decimated += 1
             return []
         far = self._far
-        if far is not None and math.hypot(x - far[1], y - far[2]) < move:
-            self._far = None
-            seeds = self._restart(*far)
-            self._join(p, x, y)
+        if far and math.hypot(x - far[0][1], y - far[0][2]) < move:
+            far.append((p, x, y))
+            # A vehicle that has stood here a while needs more to be believed gone:
+            # over half an hour, jitter throws pairs of fixes far out again and again.
+            stayed = p.t - self._t_first >= _LONG_STAY_S
+            if len(far) < (_FAR_CONFIRM_STAYED if stayed else 2):
+                return []
+            self._far = []
+            seeds = self._restart(*far[0])
+            for f in far[1:]:
+                self._join(*f)
             return seeds
-        if far is not None:
-            self._join(*far)
-        self._far = (p, x, y)
+        for f in far:
+            self._join(*f)
+        self._far = [(p, x, y)]
         return []
 
     def _sparse(self, p: Ping, x: float, y: float, near: bool,
@@ -179,6 +201,7 @@ class Clusterer:
         self._head = _heading(p)
         self._split = split
         self._t_first = p.t
+        self._x0, self._y0, self._d0, self._rising = x, y, 0.0, 0
         self._join(p, x, y)
 
     def _join(self, p: Ping, x: float, y: float) -> None:
