@@ -1,0 +1,151 @@
+"""The coverage benchmark's vocabulary: its rows, tallies and constants.
+
+Shared by the runner (``bench.coverage``) and the report (``bench.coverage_report``).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from geo.truth import TrueCoverage
+
+REPO = Path(__file__).resolve().parents[1]
+MIN_FRACTION = 0.8
+NETWORKS = {
+    "krems": "krems.osm.gz",
+    "north-bayreuth": "north-bayreuth.osm.gz",
+    "andorra": "andorra.osm.pbf",
+    "baltimore": "baltimore.osm.pbf",
+    "boston-downtown": "boston-downtown.osm.pbf",
+    "porto": "porto.osm.pbf",
+}
+TRACKS = ("00000075", "00000095", "00000039", "00000026", "00000046", "00000048")
+INTERVALS = (1, 5, 15, 30, 60)
+NOISES = (5.0, 10.0, 20.0)
+# GNSS speed and course errors on the simulated pings (geo.degrade.jitter_motion).
+SPEED_SIGMA_MPS = 0.5
+HEADING_SIGMA_DEG = 5.0
+
+
+def shared_data() -> Path:
+    default = REPO / ".." / "shared" / "data"
+    return Path(os.environ.get("PLOWSHARE_SHARED_DATA", default)).resolve()
+
+
+@dataclass(frozen=True, slots=True)
+class Scenario:
+    interval_s: int
+    noise_m: float
+    dropout: float = 0.0
+    burst: float = 1.0
+    outliers: float = 0.0
+    sensors: bool = True  # speed, heading, plow and accuracy columns present
+
+    @property
+    def label(self) -> str:
+        parts = [f"{self.interval_s} s", f"{self.noise_m:g} m"]
+        if self.dropout:
+            parts.append(f"{self.dropout:.0%} lost (bursts of {self.burst:g})")
+        if self.outliers:
+            parts.append(f"{self.outliers:.0%} outliers")
+        if not self.sensors:
+            parts.append("position only")
+        if self.noise_m == 0:
+            parts.append("exact positions")
+        return ", ".join(parts)
+
+    @property
+    def target_noise(self) -> float:
+        """Noise to look targets up by; degraded or sensorless rows get none (inf)."""
+        clean = not (self.dropout or self.outliers) and self.sensors
+        return self.noise_m if clean else math.inf
+
+    @property
+    def plain(self) -> bool:
+        return not (self.dropout or self.outliers) and self.sensors and self.noise_m > 0
+
+
+def scenarios(quick: bool) -> list[Scenario]:
+    if quick:
+        grid = [Scenario(i, 10.0) for i in (1, 15, 60)]
+        return [*grid, Scenario(15, 10.0, dropout=0.2, burst=5, outliers=0.02)]
+    grid = [Scenario(i, n) for i in INTERVALS for n in NOISES]
+    extra = [
+        Scenario(5, 10.0, dropout=0.2, burst=10, outliers=0.02),
+        Scenario(15, 10.0, dropout=0.2, burst=3, outliers=0.02),
+        Scenario(30, 10.0, dropout=0.1, outliers=0.02),
+        Scenario(15, 10.0, sensors=False),
+        # Exact positions: what is left missing is what no matcher can know, because
+        # between sparse pings the truck's real route is not the shortest one.
+        Scenario(15, 0.0),
+        Scenario(30, 0.0),
+        Scenario(60, 0.0),
+    ]
+    return grid + extra
+
+
+@dataclass(slots=True)
+class Tally:
+    """Pooled length-weighted confusion counts and timing of one engine on one row."""
+
+    hit_m: float = 0.0  # covered and truly serviced
+    said_m: float = 0.0  # covered
+    true_m: float = 0.0  # truly serviced
+    pings: int = 0
+    seconds: float = 0.0
+
+    def add(self, other: Tally) -> None:
+        self.hit_m += other.hit_m
+        self.said_m += other.said_m
+        self.true_m += other.true_m
+        self.pings += other.pings
+        self.seconds += other.seconds
+
+    @property
+    def precision(self) -> float:
+        return self.hit_m / self.said_m if self.said_m > 0 else 1.0
+
+    @property
+    def recall(self) -> float:
+        return self.hit_m / self.true_m if self.true_m > 0 else 1.0
+
+    @property
+    def rate(self) -> float:
+        return self.pings / self.seconds if self.seconds > 0 else 0.0
+
+
+def score(
+    covered: set[str], truth: Mapping[str, TrueCoverage], pings: int, seconds: float
+) -> Tally:
+    t = Tally(pings=pings, seconds=seconds)
+    for sid, tc in truth.items():
+        if tc.serviced is None:
+            continue  # too close to call: neither a hit nor a miss (see geo.truth)
+        said = sid in covered
+        t.said_m += tc.length_m if said else 0.0
+        t.true_m += tc.length_m if tc.serviced else 0.0
+        t.hit_m += tc.length_m if (said and tc.serviced) else 0.0
+    return t
+
+
+@dataclass(slots=True)
+class JobResult:
+    name: str
+    seed: int = 0
+    rows: dict[tuple[str, str], Tally] = field(default_factory=dict)  # (row, engine)
+    build_s: dict[str, float] = field(default_factory=dict)  # engine -> one-off set-up
+    info: str = ""
+
+
+# Engine names of the rows scored against the data set's labels as given.
+LABELS = "/labels"
+
+
+def track_intervals(quick: bool) -> tuple[int, ...]:
+    return (1, 15, 60) if quick else INTERVALS
+
+
