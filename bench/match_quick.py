@@ -19,10 +19,10 @@ import json
 import time
 from collections.abc import Sequence
 from dataclasses import fields
-from pathlib import Path
 
 from app.sim_offline import degrade_fleet, simulate_fleet
 from app.streets.load import load_segments
+from bench.coverage_rows import NETWORKS, TRACKS, shared_data
 from geo.coverage import CoverageBook
 from geo.graph import StreetGraph
 from geo.match import MatchConfig, Matcher, Ping
@@ -31,16 +31,8 @@ from geo.route_truth import measured_route_truth
 from geo.simulate import SimFix
 from geo.truth import TrueCoverage, simulated_truth
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-TOWNS = {
-    "krems": "krems.osm.gz",
-    "north-bayreuth": "north-bayreuth.osm.gz",
-    "andorra": "andorra.osm.pbf",
-    "baltimore": "baltimore.osm.pbf",
-    "boston-downtown": "boston-downtown.osm.pbf",
-    "porto": "porto.osm.pbf",
-}
-TRACKS = ("00000046", "00000075", "00000095", "00000048", "00000039", "00000026")
+DATA = shared_data()
+TOWNS = NETWORKS
 
 
 class Tally:
