@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 
@@ -54,6 +54,44 @@ def whole(
     """The message as a whole is refused: store it exactly as received."""
     return [], [Rejection(reason, detail, msg.topic, msg.payload, msg.received_at,
                           town, vehicle, index)]
+
+
+class Refused(Exception):
+    """A message refused as a whole before its body is read; ``decoded`` says why."""
+
+    def __init__(self, decoded: Decoded) -> None:
+        super().__init__(decoded[1][0].reason)
+        self.decoded = decoded
+
+
+# What a topic names: a town and a vehicle, or (a feed for a whole town) just the town.
+Where = TypeVar("Where", tuple[str, str], tuple[str, None])
+
+
+def open_message(msg: Message, limits: Limits, parse_topic: Callable[[str], Where]) -> Where:
+    """(town, vehicle) from the topic, once topic and size pass; raises Refused.
+
+    Every decoder starts so: a bad topic is stored without a town, an oversized
+    payload with what the topic named.
+    """
+    try:
+        where = parse_topic(msg.topic)
+    except Invalid as exc:
+        raise Refused(whole(msg, exc.reason, exc.detail)) from exc
+    town, vehicle = where
+    if len(msg.payload) > limits.max_payload_bytes:
+        raise Refused(whole(msg, "payload_too_large",
+                            f"{len(msg.payload)} bytes > {limits.max_payload_bytes}",
+                            town, vehicle))
+    return where
+
+
+def load_json(msg: Message, town: str, vehicle: str | None) -> Any:
+    """The payload as JSON; raises Refused (bad_json) when it is not."""
+    try:
+        return orjson.loads(msg.payload)
+    except orjson.JSONDecodeError as exc:
+        raise Refused(whole(msg, "bad_json", f"not JSON: {exc}", town, vehicle)) from exc
 
 
 def show(value: Any, limit: int = 40) -> str:

@@ -39,11 +39,14 @@ from ingest.formats.common import (
     Decoded,
     Invalid,
     Limits,
+    Refused,
     altitude,
     coordinates,
     epoch,
     finite,
     json_storable,
+    load_json,
+    open_message,
     show,
     whole,
 )
@@ -65,16 +68,10 @@ def parse_topic(topic: str) -> str:
 
 def decode_message(msg: Message, limits: Limits) -> Decoded:
     try:
-        town = parse_topic(msg.topic)
-    except Invalid as exc:
-        return whole(msg, exc.reason, exc.detail)
-    if len(msg.payload) > limits.max_payload_bytes:
-        return whole(msg, "payload_too_large",
-                     f"{len(msg.payload)} bytes > {limits.max_payload_bytes}", town)
-    try:
-        doc = orjson.loads(msg.payload)
-    except orjson.JSONDecodeError as exc:
-        return whole(msg, "bad_json", f"not JSON: {exc}", town)
+        town, _ = open_message(msg, limits, lambda topic: (parse_topic(topic), None))
+        doc = load_json(msg, town, None)
+    except Refused as refused:
+        return refused.decoded
     features = doc.get("features") if isinstance(doc, dict) else None
     if not isinstance(features, list) or doc.get("type") != "FeatureCollection":
         return whole(msg, "bad_shape", "expected a GeoJSON FeatureCollection", town)

@@ -21,23 +21,23 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import orjson
-
 from ingest.formats.common import (
     INT64,
     Decoded,
     Invalid,
     Limits,
+    Refused,
     accuracy,
     coordinates,
     decode_fixes,
     finite,
     heading,
     json_storable,
+    load_json,
+    open_message,
     parse_time,
     speed,
     town_and_vehicle,
-    whole,
 )
 from ingest.model import Message, Position
 
@@ -55,16 +55,10 @@ def parse_topic(topic: str, prefix: str = "plowshare") -> tuple[str, str]:
 
 def decode_message(msg: Message, limits: Limits, prefix: str = "plowshare") -> Decoded:
     try:
-        town, vehicle = parse_topic(msg.topic, prefix)
-    except Invalid as exc:
-        return whole(msg, exc.reason, exc.detail)
-    if len(msg.payload) > limits.max_payload_bytes:
-        return whole(msg, "payload_too_large",
-                     f"{len(msg.payload)} bytes > {limits.max_payload_bytes}", town, vehicle)
-    try:
-        doc = orjson.loads(msg.payload)
-    except orjson.JSONDecodeError as exc:
-        return whole(msg, "bad_json", f"not JSON: {exc}", town, vehicle)
+        town, vehicle = open_message(msg, limits, lambda topic: parse_topic(topic, prefix))
+        doc = load_json(msg, town, vehicle)
+    except Refused as refused:
+        return refused.decoded
     return decode_fixes(msg, doc, town=town, vehicle=vehicle, limits=limits,
                         what="payload", decode_one=_decode_fix)
 

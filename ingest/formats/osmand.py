@@ -61,6 +61,7 @@ from ingest.formats.common import (
     Decoded,
     Invalid,
     Limits,
+    Refused,
     accuracy,
     altitude,
     coordinates,
@@ -71,6 +72,8 @@ from ingest.formats.common import (
     in_range,
     is_number,
     iso_time,
+    load_json,
+    open_message,
     show,
     speed,
     town_and_vehicle,
@@ -105,12 +108,9 @@ def is_json(msg: Message) -> bool:
 
 def decode_message(msg: Message, limits: Limits) -> Decoded:
     try:
-        town, vehicle = parse_topic(msg.topic)
-    except Invalid as exc:
-        return whole(msg, exc.reason, exc.detail)
-    if len(msg.payload) > limits.max_payload_bytes:
-        return whole(msg, "payload_too_large",
-                     f"{len(msg.payload)} bytes > {limits.max_payload_bytes}", town, vehicle)
+        town, vehicle = open_message(msg, limits, parse_topic)
+    except Refused as refused:
+        return refused.decoded
     if is_json(msg):
         return _decode_json(msg, town, vehicle, limits)
     try:
@@ -266,9 +266,9 @@ def _same_vehicle(device: str, vehicle: str) -> None:
 # -- JSON (Traccar Client 9+) ---------------------------------------------------------
 def _decode_json(msg: Message, town: str, vehicle: str, limits: Limits) -> Decoded:
     try:
-        doc = orjson.loads(msg.payload)
-    except orjson.JSONDecodeError as exc:
-        return whole(msg, "bad_json", f"not JSON: {exc}", town, vehicle)
+        doc = load_json(msg, town, vehicle)
+    except Refused as refused:
+        return refused.decoded
     if not isinstance(doc, dict):
         return whole(msg, "bad_shape", "the body must be a JSON object", town, vehicle)
     device = doc.get("device_id")

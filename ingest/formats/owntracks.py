@@ -26,13 +26,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
-
 from ingest.formats.common import (
     MAX_SPEED_MPS,
     Decoded,
     Invalid,
     Limits,
+    Refused,
     accuracy,
     altitude,
     coordinates,
@@ -41,6 +40,8 @@ from ingest.formats.common import (
     heading,
     in_range,
     json_storable,
+    load_json,
+    open_message,
     show,
     town_and_vehicle,
     whole,
@@ -73,16 +74,10 @@ def parse_topic(topic: str) -> tuple[str, str]:
 
 def decode_message(msg: Message, limits: Limits) -> Decoded:
     try:
-        town, vehicle = parse_topic(msg.topic)
-    except Invalid as exc:
-        return whole(msg, exc.reason, exc.detail)
-    if len(msg.payload) > limits.max_payload_bytes:
-        return whole(msg, "payload_too_large",
-                     f"{len(msg.payload)} bytes > {limits.max_payload_bytes}", town, vehicle)
-    try:
-        doc = orjson.loads(msg.payload)
-    except orjson.JSONDecodeError as exc:
-        return whole(msg, "bad_json", f"not JSON: {exc}", town, vehicle)
+        town, vehicle = open_message(msg, limits, parse_topic)
+        doc = load_json(msg, town, vehicle)
+    except Refused as refused:
+        return refused.decoded
     if not isinstance(doc, dict):
         return whole(msg, "bad_shape", "an OwnTracks message is one JSON object",
                      town, vehicle)
