@@ -24,17 +24,12 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
 import argparse  # noqa: E402
-import csv  # noqa: E402
-import gzip  # noqa: E402
-import json  # noqa: E402
 import shlex  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
 from collections.abc import Callable, Mapping, Sequence  # noqa: E402
 from concurrent.futures import ProcessPoolExecutor  # noqa: E402
-from dataclasses import dataclass  # noqa: E402
-from datetime import UTC, datetime  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 from app.sim_offline import degrade_fleet, simulate_fleet  # noqa: E402
@@ -51,6 +46,7 @@ from bench.coverage_rows import (  # noqa: E402
     JobResult,
     Scenario,
     Tally,
+    load_track,
     scenarios,
     score,
     shared_data,
@@ -61,9 +57,8 @@ from geo.degrade import subsample  # noqa: E402
 from geo.graph import StreetGraph  # noqa: E402
 from geo.matchtypes import Ping  # noqa: E402
 from geo.network import Segment  # noqa: E402
-from geo.route_truth import MeasuredTruth, measured_route_truth, route_truth  # noqa: E402
 from geo.simulate import SimFix  # noqa: E402
-from geo.truth import TrueCoverage, simulated_truth  # noqa: E402
+from geo.truth import simulated_truth  # noqa: E402
 
 
 class PlowshareEngine:
@@ -197,45 +192,6 @@ def _to_pings(fixes: Mapping[str, list[SimFix]], sc: Scenario) -> list[Ping]:
             else:
                 out.append(Ping(vehicle, f.time.timestamp(), f.lon, f.lat))
     return out
-
-
-@dataclass(frozen=True, slots=True)
-class Track:
-    """One gps-truth track: network, 1 Hz fixes (as SimFix-like rows) and its truths."""
-
-    segments: list[Segment]
-    fixes: list[SimFix]
-    route: set[str]  # arc ids labelled on_ground_truth_route
-    # The data set's labels as given (every route arc driven end to end) ...
-    labels: dict[str, TrueCoverage]
-    # ... and corrected where the dense track shows otherwise (what the table scores).
-    measured: MeasuredTruth
-
-
-def load_track(track_id: str) -> Track:
-    root = shared_data() / "gps-truth"
-    net = root / f"{track_id}_network.geojson.gz"
-    segments = load_segments(net, id_property="arc_id", oneway_default=True)
-    with gzip.open(net) as fh:
-        route = {
-            str(f["properties"]["arc_id"])
-            for f in json.load(fh)["features"]
-            if f["properties"]["on_ground_truth_route"]
-        }
-    with (root / f"{track_id}_track.csv").open() as fh:
-        rows = list(csv.DictReader(fh))
-    t0 = datetime(2015, 1, 1, tzinfo=UTC).timestamp()
-    fixes = [
-        SimFix(datetime.fromtimestamp(t0 + float(r["t_rel_s"]), UTC), float(r["lon"]),
-               float(r["lat"]), 0.0, 0.0, "", True, True)
-        for r in rows
-    ]  # fmt: skip
-    labels = route_truth(
-        segments, route, [(f.lon, f.lat) for f in fixes], min_fraction=MIN_FRACTION
-    )
-    timed = [(f.lon, f.lat, f.time.timestamp() - t0) for f in fixes]
-    measured = measured_route_truth(segments, route, timed, min_fraction=MIN_FRACTION)
-    return Track(segments, fixes, route, labels, measured)
 
 
 def run_tracks(track_ids: Sequence[str], intervals: Sequence[int], cache: str) -> JobResult:

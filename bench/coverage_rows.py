@@ -1,16 +1,24 @@
-"""The coverage benchmark's vocabulary: its rows, tallies and constants.
+"""The coverage benchmark's vocabulary: its rows, tallies, constants and real tracks.
 
 Shared by the runner (``bench.coverage``) and the report (``bench.coverage_report``).
 """
 
 from __future__ import annotations
 
+import csv
+import gzip
+import json
 import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
+from app.streets.load import load_segments
+from geo.network import Segment
+from geo.route_truth import MeasuredTruth, measured_route_truth, route_truth
+from geo.simulate import SimFix
 from geo.truth import TrueCoverage
 
 REPO = Path(__file__).resolve().parents[1]
@@ -149,3 +157,40 @@ def track_intervals(quick: bool) -> tuple[int, ...]:
     return (1, 15, 60) if quick else INTERVALS
 
 
+@dataclass(frozen=True, slots=True)
+class Track:
+    """One gps-truth track: network, 1 Hz fixes (as SimFix-like rows) and its truths."""
+
+    segments: list[Segment]
+    fixes: list[SimFix]
+    route: set[str]  # arc ids labelled on_ground_truth_route
+    # The data set's labels as given (every route arc driven end to end) ...
+    labels: dict[str, TrueCoverage]
+    # ... and corrected where the dense track shows otherwise (what the table scores).
+    measured: MeasuredTruth
+
+
+def load_track(track_id: str) -> Track:
+    root = shared_data() / "gps-truth"
+    net = root / f"{track_id}_network.geojson.gz"
+    segments = load_segments(net, id_property="arc_id", oneway_default=True)
+    with gzip.open(net) as fh:
+        route = {
+            str(f["properties"]["arc_id"])
+            for f in json.load(fh)["features"]
+            if f["properties"]["on_ground_truth_route"]
+        }
+    with (root / f"{track_id}_track.csv").open() as fh:
+        rows = list(csv.DictReader(fh))
+    t0 = datetime(2015, 1, 1, tzinfo=UTC).timestamp()
+    fixes = [
+        SimFix(datetime.fromtimestamp(t0 + float(r["t_rel_s"]), UTC), float(r["lon"]),
+               float(r["lat"]), 0.0, 0.0, "", True, True)
+        for r in rows
+    ]  # fmt: skip
+    labels = route_truth(
+        segments, route, [(f.lon, f.lat) for f in fixes], min_fraction=MIN_FRACTION
+    )
+    timed = [(f.lon, f.lat, f.time.timestamp() - t0) for f in fixes]
+    measured = measured_route_truth(segments, route, timed, min_fraction=MIN_FRACTION)
+    return Track(segments, fixes, route, labels, measured)

@@ -13,21 +13,17 @@ load on a shared machine does not distort it) once the network is set up.
 from __future__ import annotations
 
 import argparse
-import csv
-import gzip
-import json
 import time
 from collections.abc import Sequence
 from dataclasses import fields
 
 from app.sim_offline import degrade_fleet, simulate_fleet
 from app.streets.load import load_segments
-from bench.coverage_rows import NETWORKS, TRACKS, shared_data
+from bench.coverage_rows import NETWORKS, TRACKS, load_track, shared_data
 from geo.coverage import CoverageBook
 from geo.graph import StreetGraph
 from geo.match import MatchConfig, Matcher, Ping
 from geo.network import Segment
-from geo.route_truth import measured_route_truth
 from geo.simulate import SimFix
 from geo.truth import TrueCoverage, simulated_truth
 
@@ -134,22 +130,14 @@ def towns(
 def tracks(ids: Sequence[str], intervals: Sequence[int], cfg: MatchConfig, verbose: bool) -> None:
     tallies = {iv: Tally() for iv in intervals}
     for tid in ids:
-        net = DATA / "gps-truth" / f"{tid}_network.geojson.gz"
-        segments = load_segments(net, id_property="arc_id", oneway_default=True)
-        with gzip.open(net) as fh:
-            route = {
-                str(f["properties"]["arc_id"])
-                for f in json.load(fh)["features"]
-                if f["properties"]["on_ground_truth_route"]
-            }
-        with (DATA / "gps-truth" / f"{tid}_track.csv").open() as fh:
-            fixes = [
-                Ping("car", float(r["t_rel_s"]), float(r["lon"]), float(r["lat"]))
-                for r in csv.DictReader(fh)
-            ]
+        track = load_track(tid)
+        segments = track.segments
+        # Times from the track's start, as the data set gives them.
+        t0 = track.fixes[0].time.timestamp()
+        fixes = [Ping("car", f.time.timestamp() - t0, f.lon, f.lat) for f in track.fixes]
         # The labels corrected where the dense track refutes them, as bench/coverage.py
         # scores them (geo.route_truth.measured_route_truth).
-        truth = measured_route_truth(segments, route, [(f.lon, f.lat, f.t) for f in fixes]).truth
+        truth = track.measured.truth
         matcher = Matcher(segments, cfg)
         for iv in intervals:
             kept = every(fixes, iv)
