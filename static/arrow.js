@@ -1,5 +1,15 @@
 // A plow arrow pointing up (north), drawn on a canvas (no remote sprite); MapLibre
 // rotates it by the heading. Shared by the dispatcher's fleet map and the public map.
+// Layout of a symbol layer drawing that arrow per feature: 'icon' names the image,
+// 'heading' turns it; arrows never hide each other or the labels.
+export const ARROW_LAYOUT = Object.freeze({
+  'icon-image': ['get', 'icon'],
+  'icon-rotate': ['get', 'heading'],
+  'icon-rotation-alignment': 'map',
+  'icon-allow-overlap': true,
+  'icon-ignore-placement': true,
+});
+
 export function arrowImage(color, pixelRatio, { outline = false } = {}) {
   const size = 30;
   const c = document.createElement('canvas');

@@ -12,7 +12,7 @@
 // labels are drawn on a canvas, street names show in a tooltip. Plain ES module, no build step;
 // MapLibre is the UMD bundle loaded before this file (window.maplibregl).
 
-import { arrowImage } from './arrow.js';
+import { ARROW_LAYOUT, arrowImage } from './arrow.js';
 
 const STALE_MS = 5 * 60 * 1000; // a vehicle not heard from for this long is drawn faded
 const BACKOFF_MIN_MS = 1000;
@@ -684,11 +684,7 @@ function style() {
         type: 'symbol',
         source: 'vehicles',
         layout: {
-          'icon-image': ['get', 'icon'],
-          'icon-rotate': ['get', 'heading'],
-          'icon-rotation-alignment': 'map',
-          'icon-allow-overlap': true,
-          'icon-ignore-placement': true,
+          ...ARROW_LAYOUT,
           'symbol-sort-key': ['-', 2, ['get', 'rank']], // plowing vehicles drawn on top
         },
       },

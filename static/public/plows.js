@@ -1,6 +1,6 @@
 // Plows on the public map: pseudonymous, already delayed and filtered by the server; drawn
 // as arrows turned to their heading. A plow not heard from for the town's idle time goes.
-import { arrowImage } from '../arrow.js';
+import { ARROW_LAYOUT, arrowImage } from '../arrow.js';
 import { parseTime } from './words.js';
 
 const PIXEL_RATIO = 2;
@@ -20,13 +20,7 @@ export class PlowLayer {
       id: 'plows',
       type: 'symbol',
       source: 'plows',
-      layout: {
-        'icon-image': ['get', 'icon'],
-        'icon-rotate': ['get', 'heading'],
-        'icon-rotation-alignment': 'map',
-        'icon-allow-overlap': true,
-        'icon-ignore-placement': true,
-      },
+      layout: { ...ARROW_LAYOUT },
     });
   }
 
