@@ -20,7 +20,6 @@ import heapq
 import itertools
 import logging
 import time
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -36,12 +35,10 @@ log = logging.getLogger(__name__)
 RULES_CHANGED: dict[str, Any] = {"type": "rules"}
 
 
-@dataclass(eq=False)
-class PublicSubscriber:
-    town: str
-    queue: asyncio.Queue[dict[str, Any]]
-    overflowed: bool = False
-    closed: asyncio.Event = field(default_factory=asyncio.Event)
+class PublicSubscriber(Subscriber):
+    """A public client: the same bounded queue as a hub subscriber, but fed only by its
+    town's public feed (delayed, privacy rules applied). A type of its own so that one
+    is never handed to the hub, whose messages are undelayed."""
 
 
 class PublicFeeds:
