@@ -22,12 +22,16 @@ LIVE_STATUS = """
 LEFT JOIN segment_status st
        ON st.segment_id = s.id AND st.storm_key = $2 AND st.last_service <= $3"""
 
-DELAYED_STATUS = """
+# A block's status as of some moment, from its services (alias ss) up to then: what
+# segment_status holds live, for pages that must show the past (a delayed town).
+SERVICES_STATUS = """min(ss.started_at) AS first_service, max(ss.ended_at) AS last_service,
+       count(*)::int AS passes,
+       max(ss.ended_at) FILTER (WHERE ss.plowed) AS last_plowed,
+       max(ss.ended_at) FILTER (WHERE ss.salted) AS last_salted"""
+
+DELAYED_STATUS = f"""
 LEFT JOIN LATERAL (
-    SELECT min(ss.started_at) AS first_service, max(ss.ended_at) AS last_service,
-           count(*)::int AS passes,
-           max(ss.ended_at) FILTER (WHERE ss.plowed) AS last_plowed,
-           max(ss.ended_at) FILTER (WHERE ss.salted) AS last_salted
+    SELECT {SERVICES_STATUS}
       FROM segment_services ss
      WHERE ss.segment_id = s.id AND coalesce(ss.storm_id, 0) = $2 AND ss.ended_at <= $3
     HAVING count(*) > 0) st ON true"""

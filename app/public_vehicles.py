@@ -11,6 +11,7 @@ from typing import Any
 import asyncpg
 
 from app import live
+from app.public_status import SERVICES_STATUS
 from app.town_rules import TownRules, is_idle
 
 _COLUMNS = """v.ident, v.label, p.fix_time, ST_Y(p.geom) AS lat, ST_X(p.geom) AS lon,
@@ -99,16 +100,13 @@ async def at_depot(conn: asyncpg.Connection, rules: TownRules,
     return [bool(r["at_depot"]) for r in rows]
 
 
-_UPCOMING_STATUS = """
+_UPCOMING_STATUS = f"""
 SELECT x.segment_id, x.ended_at, st.first_service, st.last_service, st.passes,
        st.last_plowed, st.last_salted
   FROM (SELECT DISTINCT segment_id, ended_at FROM segment_services
          WHERE town_id = $1 AND coalesce(storm_id, 0) = $2 AND ended_at > $3) x
  CROSS JOIN LATERAL (
-        SELECT min(ss.started_at) AS first_service, max(ss.ended_at) AS last_service,
-               count(*)::int AS passes,
-               max(ss.ended_at) FILTER (WHERE ss.plowed) AS last_plowed,
-               max(ss.ended_at) FILTER (WHERE ss.salted) AS last_salted
+        SELECT {SERVICES_STATUS}
           FROM segment_services ss
          WHERE ss.segment_id = x.segment_id AND coalesce(ss.storm_id, 0) = $2
            AND ss.ended_at <= x.ended_at) st
