@@ -14,7 +14,7 @@ import asyncpg
 import pytest
 
 from app.broker import Broker, free_port
-from app.db import connect
+from app.db import connect, create_pool
 from app.dbadmin import create_database, drop_database
 from app.migrate import migrate
 from app.settings import DatabaseSettings
@@ -61,6 +61,13 @@ async def conn(database: str) -> AsyncIterator[asyncpg.Connection]:
     c = await connect(DatabaseSettings(url=database))
     yield c
     await c.close()
+
+
+@pytest.fixture
+async def pool(database: str) -> AsyncIterator[asyncpg.Pool]:
+    p = await create_pool(DatabaseSettings(url=database))
+    yield p
+    await p.close()
 
 
 @pytest.fixture

@@ -5,10 +5,13 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
+from datetime import UTC, datetime
 
 import asyncpg
+import orjson
 
 from app.settings import DatabaseSettings, IngestSettings, MqttSettings, Settings
+from ingest.model import Message
 
 # The dispatcher's feeds need the dispatch token; every test server gets this one.
 DISPATCH_TOKEN = os.environ.setdefault("PLOWSHARE_PUBLIC_DISPATCH_TOKEN", "test-dispatch-token")
@@ -28,6 +31,12 @@ def make_settings(database: str, broker_port: int = 1883, **ingest: object) -> S
         mqtt=MqttSettings(port=broker_port, client_id=f"ingest-{secrets.token_hex(3)}"),
         ingest=IngestSettings(**ingest),  # type: ignore[arg-type]
     )
+
+
+def position_message(vehicle: str, payload: object, town: str = "kouvola") -> Message:
+    """A native position message as the broker delivers it (bytes go in as they are)."""
+    raw = payload if isinstance(payload, bytes) else orjson.dumps(payload)
+    return Message(f"plowshare/{town}/{vehicle}/position", raw, datetime.now(UTC), 1, 1)
 
 
 async def add_town(conn: asyncpg.Connection, slug: str = "kouvola", name: str = "Kouvola") -> int:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import random
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
@@ -15,9 +14,8 @@ import orjson
 import pytest
 
 from app import live
-from app.db import create_pool
 from app.importer import import_segments
-from app.settings import CoverageSettings, DatabaseSettings, IngestSettings
+from app.settings import CoverageSettings, IngestSettings
 from app.storms import start_storm
 from app.streets.load import load_segments
 from geo.graph import StreetGraph
@@ -29,13 +27,6 @@ from ingest.model import Message
 from ingest.pipeline import Pipeline
 from tests.geo.geo_shared_data import shared_data
 from tests.support import add_town, make_settings
-
-
-@pytest.fixture
-async def pool(database: str) -> AsyncIterator[asyncpg.Pool]:
-    p = await create_pool(DatabaseSettings(url=database))
-    yield p
-    await p.close()
 
 
 def as_message(vehicle: str, fixes: list[SimFix]) -> Message:

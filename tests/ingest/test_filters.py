@@ -3,15 +3,13 @@ per-town settings read from the database on every batch."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import orjson
 import pytest
 
-from app.db import create_pool
-from app.settings import DatabaseSettings, IngestSettings
+from app.settings import IngestSettings
 from ingest import filters
 from ingest.filters import FilterConfig, Fix, TownFilters, first_failure, speed_failures
 from ingest.metrics import IngestMetrics
@@ -19,6 +17,7 @@ from ingest.model import Message, Position
 from ingest.pipeline import Pipeline
 from tests.geo.geo_shared_data import shared_data
 from tests.support import add_town
+from tests.support import position_message as message
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 T0 = datetime(2026, 11, 29, 7, 0, tzinfo=UTC)
@@ -139,18 +138,6 @@ def test_deployment_defaults_come_from_ingest_settings() -> None:
 
 
 # -- through the pipeline, against PostGIS ----------------------------------------------
-@pytest.fixture
-async def pool(database: str) -> AsyncIterator[asyncpg.Pool]:
-    p = await create_pool(DatabaseSettings(url=database))
-    yield p
-    await p.close()
-
-
-def message(vehicle: str, payload: object, town: str = "kouvola") -> Message:
-    return Message(f"plowshare/{town}/{vehicle}/position", orjson.dumps(payload),
-                   datetime.now(UTC), 1, 1)
-
-
 def fix(seconds_ago: float, lat: float = 60.87, **extra: object) -> dict[str, object]:
     t = NOW - timedelta(seconds=seconds_ago)
     return {"time": t.isoformat(), "lat": lat, "lon": 26.70, **extra}

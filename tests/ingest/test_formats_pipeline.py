@@ -3,7 +3,6 @@ device time), what is recorded as not a position, and the Drammen feed end to en
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -11,8 +10,7 @@ import asyncpg
 import orjson
 import pytest
 
-from app.db import create_pool
-from app.settings import DatabaseSettings, IngestSettings
+from app.settings import IngestSettings
 from ingest.metrics import IngestMetrics
 from ingest.model import Message
 from ingest.pipeline import Pipeline
@@ -21,13 +19,6 @@ from tests.support import add_town
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "formats"
 NOW = datetime.now(UTC).replace(microsecond=0)
-
-
-@pytest.fixture
-async def pool(database: str) -> AsyncIterator[asyncpg.Pool]:
-    p = await create_pool(DatabaseSettings(url=database))
-    yield p
-    await p.close()
 
 
 def pipeline(clock: datetime | None = None, **settings: object) -> Pipeline:

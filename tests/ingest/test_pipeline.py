@@ -4,7 +4,6 @@ why, idempotence, and the latest position never moving backwards."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
@@ -12,26 +11,13 @@ import orjson
 import pytest
 
 from app import live
-from app.db import create_pool
-from app.settings import DatabaseSettings, IngestSettings
+from app.settings import IngestSettings
 from ingest.metrics import IngestMetrics
-from ingest.model import Message
 from ingest.pipeline import Pipeline
 from tests.support import add_town
+from tests.support import position_message as message
 
 NOW = datetime.now(UTC).replace(microsecond=0)
-
-
-@pytest.fixture
-async def pool(database: str) -> AsyncIterator[asyncpg.Pool]:
-    p = await create_pool(DatabaseSettings(url=database))
-    yield p
-    await p.close()
-
-
-def message(vehicle: str, payload: object, town: str = "kouvola") -> Message:
-    raw = payload if isinstance(payload, bytes) else orjson.dumps(payload)
-    return Message(f"plowshare/{town}/{vehicle}/position", raw, datetime.now(UTC), 1, 1)
 
 
 def fix(seconds_ago: float, lat: float = 60.87, lon: float = 26.70, **extra: object) -> dict:

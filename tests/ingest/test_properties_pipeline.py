@@ -6,19 +6,16 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
 import asyncpg
 import orjson
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from app.db import create_pool
-from app.settings import DatabaseSettings, IngestSettings
+from app.settings import IngestSettings
 from ingest import filters
 from ingest.filters import TownFilters
 from ingest.metrics import IngestMetrics
@@ -101,13 +98,6 @@ junk = st.builds(lambda topic, payload: Message(topic, payload, NOW),
                  st.one_of(st.binary(max_size=100), json_values.map(orjson.dumps)))
 messages = st.lists(st.one_of(native, owntracks, osmand, drammen, junk), min_size=1,
                     max_size=6)
-
-
-@pytest.fixture
-async def pool(database: str) -> AsyncIterator[asyncpg.Pool]:
-    p = await create_pool(DatabaseSettings(url=database))
-    yield p
-    await p.close()
 
 
 async def test_every_message_is_stored_or_rejected_by_name(
