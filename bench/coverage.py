@@ -79,17 +79,18 @@ class PlowshareEngine:
         self.setup_s = time.process_time() - t0
 
     def run(self, pings: list[Ping]) -> set[str]:
-        from geo.coverage import CoverageBook
+        from geo.coverage import CoverageBook, existing_objects_frozen
 
         book = CoverageBook(self.segments, MIN_FRACTION)
         by_vehicle: dict[str, list[Ping]] = {}
         for p in pings:
             by_vehicle.setdefault(p.vehicle, []).append(p)
-        for vehicle in sorted(by_vehicle):
-            track = self.matcher.track(vehicle)
-            book.add(track.push_many(sorted(by_vehicle[vehicle], key=lambda p: p.t)))
-            book.add(track.flush())
-        return {sid for sid, c in book.result().items() if c.covered}
+        with existing_objects_frozen():
+            for vehicle in sorted(by_vehicle):
+                track = self.matcher.track(vehicle)
+                book.add(track.push_many(sorted(by_vehicle[vehicle], key=lambda p: p.t)))
+                book.add(track.flush())
+            return {sid for sid, c in book.result().items() if c.covered}
 
     def check(self, pings: list[Ping]) -> None:
         from geo.coverage import compute_coverage
@@ -118,9 +119,14 @@ def _timed(fn: Callable[[], set[str]]) -> tuple[set[str], float]:
 def _fmm_run(
     fmm: FmmBaseline, by_vehicle: dict[str, list[FmmPing]], interval_s: float, sigma: float
 ) -> set[str]:
+    from geo.coverage import existing_objects_frozen
+
     fmm.tune(sigma, interval_s)
-    cov = fmm.coverage(by_vehicle, interval_s)
-    return {sid for sid, f in cov.items() if f >= MIN_FRACTION}
+    # The same set-aside of long-lived objects as compute_coverage gets: turning
+    # fastmm's paths into coverage is Python too.
+    with existing_objects_frozen():
+        cov = fmm.coverage(by_vehicle, interval_s)
+        return {sid for sid, f in cov.items() if f >= MIN_FRACTION}
 
 
 def run_network(

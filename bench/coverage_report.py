@@ -178,7 +178,9 @@ def report(
         "- pings/s: pings / CPU seconds (one core) to match them and book coverage, once the "
         "network is set up (plowshare's `compute_coverage` less its set-up of projection, "
         "index and routing graph; fastmm's `match` plus turning its path into coverage, "
-        "less its UBODT precomputation). One-off set-up, plowshare / fastmm: "
+        "less its UBODT precomputation; both with the objects that exist before the run "
+        "set aside from Python's cycle collector, as `compute_coverage` does). "
+        "One-off set-up, plowshare / fastmm: "
         + ", ".join(
             f"{r.name} {r.build_s.get('plowshare', float('nan')):.1f} s / "
             f"{r.build_s.get('fmm', 0):.1f} s"

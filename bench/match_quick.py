@@ -20,7 +20,7 @@ from dataclasses import fields
 from app.sim_offline import degrade_fleet, simulate_fleet
 from app.streets.load import load_segments
 from bench.coverage_rows import NETWORKS, TRACKS, load_track, shared_data
-from geo.coverage import CoverageBook
+from geo.coverage import CoverageBook, existing_objects_frozen
 from geo.graph import StreetGraph
 from geo.match import MatchConfig, Matcher, Ping
 from geo.network import Segment
@@ -69,11 +69,12 @@ def run(matcher: Matcher, segments: Sequence[Segment], pings: list[Ping]) -> tup
     by: dict[str, list[Ping]] = {}
     for p in pings:
         by.setdefault(p.vehicle, []).append(p)
-    for v in sorted(by):
-        track = matcher.track(v)
-        book.add(track.push_many(sorted(by[v], key=lambda p: p.t)))
-        book.add(track.flush())
-    covered = {sid for sid, c in book.result().items() if c.covered}
+    with existing_objects_frozen():  # as compute_coverage does
+        for v in sorted(by):
+            track = matcher.track(v)
+            book.add(track.push_many(sorted(by[v], key=lambda p: p.t)))
+            book.add(track.flush())
+        covered = {sid for sid, c in book.result().items() if c.covered}
     return covered, time.process_time() - t0
 
 
