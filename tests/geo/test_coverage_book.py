@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+import gc
 import random
 
 import pytest
 from test_match_support import T0, Drive, cover, krems, pings, sample, straight_on
 
-from geo.coverage import CoverageBook, compute_coverage
+from geo.coverage import CoverageBook, compute_coverage, existing_objects_frozen
 from geo.match import Traversal
 from geo.network import Segment
 
@@ -112,6 +113,24 @@ def test_compute_coverage_sorts_and_groups_pings_itself() -> None:
     mid = path[1].source_id
     assert ordered[mid].passes == 2
     assert {p.vehicle for p in book.passes(mid) if p.serviced} == {"a", "b"}
+
+
+def test_existing_objects_frozen_hands_everything_back() -> None:
+    # compute_coverage sets long-lived objects aside from the cycle collector for the
+    # batch only: afterwards, and after a failure, nothing may stay frozen (frozen
+    # cyclic garbage is never freed).
+    assert gc.get_freeze_count() == 0
+    with existing_objects_frozen():
+        assert gc.get_freeze_count() > 0
+    assert gc.get_freeze_count() == 0
+    with pytest.raises(RuntimeError), existing_objects_frozen():
+        raise RuntimeError("a fault inside the batch")
+    assert gc.get_freeze_count() == 0
+    net = krems()
+    path = straight_on(net, net.edge("w24980487:1", False), 2)
+    compute_coverage(net.segments, pings(sample(Drive.along(path), interval_s=3.0),
+                                         random.Random(1)))
+    assert gc.get_freeze_count() == 0
 
 
 def test_value_types_are_frozen() -> None:
