@@ -72,4 +72,12 @@ class MatchConfig:
     reverse_tolerance_sigmas: float = 3.0  # backward slip on one edge read as noise
     speed_weight: float = 0.7  # mixture weight of the speed x time cue; 0 ignores speeds
     ratio_weight: float = 3.0  # no speeds: log-penalty per e-fold of route / line; 0 = off
+    # No speeds: the vehicle's recent pace (matched metres / seconds, geo.track) stands
+    # in for them on sparse fixes that came back near the last one (loops round a
+    # block, dead ends), as the second half of a mixture with the straight line.
+    pace_weight: float = 0.4  # mixture weight of pace x time; 0 = off
+    pace_tolerance: float = 0.1  # its beta grows by this share of the expected metres
+    pace_window_s: float = 60.0  # pace over about this much recent driving
+    pace_min_gap_s: float = 10.0  # only fixes (and moves) more than this far apart
+    pace_gate: float = 0.5  # ... and only when the fixes are less than this x pace apart
     outlier_tolerance: int = 2  # consecutive unconnectable fixes before a split

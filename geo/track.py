@@ -26,6 +26,8 @@ if TYPE_CHECKING:
     from geo.match import Matcher
 
 _NEG = -math.inf
+_PACE_MOVES = 2  # one move is too little to tell a vehicle's pace (it may have slowed)
+_DRIVEN_KEEP = 32  # final moves kept for the pace; far more than a window holds
 
 
 @dataclass(slots=True)
@@ -59,6 +61,7 @@ class Track:
         self._root: list[int] = []  # its candidates' ancestors in _pending[0]
         self._held: list[Step] = []  # fixes no route reaches (outliers, or a split)
         self._cleared = Cleared()  # streets this vehicle has plowed
+        self._driven: list[tuple[float, float]] = []  # (metres, seconds) of final moves
 
     # --- public ---------------------------------------------------------------------
 
@@ -138,7 +141,9 @@ class Track:
         prev = self._pending[-1] if self._pending else self._anchor
         if prev is None:
             return self._start(step)
-        score, back, kind = transition(self.m, prev, self._score, step)
+        step.gap = max(step.t - prev.t_leave, 0.0)
+        pace = self._pace(prev) if step.speed is None or prev.speed is None else -1.0
+        score, back, kind, dist = transition(self.m, prev, self._score, step, pace)
         if max(score) == _NEG:
             self.stats.outliers += 1
             self._held.append(step)
@@ -160,9 +165,41 @@ class Track:
             self._root = [root[b] if b >= 0 else -1 for b in back]
         else:
             self._root = list(range(len(back)))  # this step is the first pending
-        step.back, step.kind = back, kind
+        step.back, step.kind, step.dist = back, kind, dist
         self._pending.append(step)
         return self._commit_ready()
+
+    def _pace(self, prev: Step) -> float:
+        """Recent speed (m/s) by the route of the best hypothesis ending at ``prev``.
+
+        Matched metres over seconds of driving (standing still excluded) of its last
+        moves, back through the final ones, over about ``pace_window_s``; -1 when too
+        little is known. Only sparse moves (longer than ``pace_min_gap_s``) count: fixes a
+        second apart do not need a pace, and a vehicle crawling from one cluster of them
+        to the next is not driving at its earlier pace.
+        """
+        cfg = self.m.config
+        window, min_gap = cfg.pace_window_s, cfg.pace_min_gap_s
+        metres = secs = 0.0
+        moves = 0
+        if self._pending and self._pending[-1] is prev:
+            j = max(range(len(self._score)), key=self._score.__getitem__)
+            for step in reversed(self._pending):
+                if j < 0 or secs >= window or not step.dist:
+                    break
+                if step.gap > min_gap:
+                    metres += step.dist[j]
+                    secs += step.gap
+                    moves += 1
+                j = step.back[j]
+        for m_, s_ in reversed(self._driven):
+            if secs >= window:
+                break
+            if s_ > min_gap:
+                metres += m_
+                secs += s_
+                moves += 1
+        return metres / secs if moves >= _PACE_MOVES and secs >= 0.5 * window else -1.0
 
     def _start(self, step: Step) -> list[Traversal]:
         self._anchor = None
@@ -227,6 +264,9 @@ class Track:
         prev, self._anchor = self._anchor, step
         if prev is None:
             return []
+        self._driven.append((step.dist[c], step.gap))
+        if len(self._driven) > 2 * _DRIVEN_KEEP:
+            del self._driven[:_DRIVEN_KEEP]
         return traversals(self.m, self.vehicle, prev, step, self._cleared)
 
     def _finish(self) -> list[Traversal]:
@@ -245,4 +285,5 @@ class Track:
         self._pending = []
         self._score, self._root = [], []
         self._held = []
+        self._driven = []
         return out

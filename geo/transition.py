@@ -26,8 +26,8 @@ _RATIO_M = 10.0  # added to both lengths of the ratio cue: short moves are all n
 class Step:
     """One fix that became an HMM step, with its candidate states."""
 
-    __slots__ = ("back", "chosen", "conf", "edges", "emis", "kind", "offs", "plow",
-                 "sigma", "speed", "spreader", "t", "t_leave", "x", "y")
+    __slots__ = ("back", "chosen", "conf", "dist", "edges", "emis", "gap", "kind", "offs",
+                 "plow", "sigma", "speed", "spreader", "t", "t_leave", "x", "y")
 
     def __init__(self, seed: Seed, sigma: float,
                  cands: tuple[list[int], list[float], list[float]]) -> None:
@@ -38,6 +38,8 @@ class Step:
         self.edges, self.offs, self.emis = cands  # directed edge, offset on it, log-emission
         self.back: list[int] = []  # best predecessor candidate, per candidate
         self.kind: list[int] = []  # SAME, ROUTED or U_TURN, per candidate
+        self.dist: list[float] = []  # metres driven from the best predecessor, per candidate
+        self.gap = 0.0  # seconds driving from the previous step
         self.chosen = -1  # decided candidate once final
         self.conf = 1.0
 
@@ -54,9 +56,13 @@ def u_turn_point(la: float, oa: float, lb: float, ob: float) -> tuple[float, flo
 
 
 def transition(
-    m: Matcher, prev: Step, prev_score: list[float], cur: Step
-) -> tuple[list[float], list[int], list[int]]:
-    """Best score (without cur's emission), predecessor and route kind per candidate."""
+    m: Matcher, prev: Step, prev_score: list[float], cur: Step, pace: float = -1.0
+) -> tuple[list[float], list[int], list[int], list[float]]:
+    """Best score (without cur's emission), predecessor, route kind and metres per candidate.
+
+    ``pace`` (m/s, <= 0 unknown) is how fast the vehicle has recently been driving by
+    its own matched route; used like a reported speed when the fixes report none.
+    """
     cfg, net = m.config, m.net
     dt = max(cur.t - prev.t_leave, 1e-3)
     gc = math.hypot(cur.x - prev.x, cur.y - prev.y)
@@ -70,11 +76,25 @@ def transition(
     # half of a mixture: a route explained by either cue is plausible.
     expect = -1.0
     inv_beta_v = mix_gc = mix_v = 0.0
+    reported = False
     if cfg.speed_weight > 0 and prev.speed is not None and cur.speed is not None:
+        reported = True
         expect = 0.5 * (prev.speed + cur.speed) * dt
         inv_beta_v = 1.0 / (cfg.beta_m + cfg.beta_per_s * dt + 0.1 * expect)
         mix_gc = math.log(1.0 - cfg.speed_weight)
         mix_v = math.log(cfg.speed_weight)
+    elif (cfg.pace_weight > 0 and pace > 0.0 and dt > cfg.pace_min_gap_s
+          and gc < cfg.pace_gate * pace * dt):
+        # No speeds, but the vehicle's recent pace: between fixes 15 s apart a plow
+        # drives ~130 m whether the fixes are 130 m apart or 30 m (round a block, into
+        # a dead end and back), and the straight line alone prefers the short way.
+        # Only fixes much closer than the pace says: where they are about as far
+        # apart as it says, the straight line is the better cue (a car that slowed
+        # in traffic would otherwise be sent round the block).
+        expect = pace * dt
+        inv_beta_v = 1.0 / (cfg.beta_m + cfg.beta_per_s * dt + cfg.pace_tolerance * expect)
+        mix_gc = math.log(1.0 - cfg.pace_weight)
+        mix_v = math.log(cfg.pace_weight)
     # A route this much longer than both cues is not a detour but a sign that the
     # vehicle used a road the map lacks: better no route (a split) than a made-up one.
     implausible = cfg.implausible_betas
@@ -96,13 +116,15 @@ def transition(
     best = [_NEG] * k
     back = [-1] * k
     kind = [SAME] * k
+    dist = [0.0] * k
     # Hypotheses this far behind the best cannot come back: skip their routes.
     floor = max(prev_score) - BEAM
     use_speed = expect >= 0.0
     # Without speeds, |route - line| alone punishes every loop round a block as if the
     # fixes were seconds apart; the ratio of the two (FMM's cue) scales with the
-    # interval. The kinder of the two decides.
-    ratio_w = 0.0 if use_speed else cfg.ratio_weight
+    # interval. The kinder of the two decides (beside a pace cue too: together they
+    # are the straight line's half of that mixture).
+    ratio_w = 0.0 if reported else cfg.ratio_weight
     # Best predecessors first: their scores bound how long a route from a worse one
     # may be and still win, which keeps most searches short.
     order = sorted(range(len(prev_score)), key=prev_score.__getitem__, reverse=True)
@@ -175,6 +197,12 @@ def transition(
             if ln > lmax:
                 continue
             miss = (ln - gc if ln > gc else gc - ln) * inv_beta
+            if ratio_w > 0.0:
+                mr = ratio_w * (math.log(ln + _RATIO_M) - math.log(gc + _RATIO_M))
+                if mr < 0.0:
+                    mr = -mr
+                if mr < miss:
+                    miss = mr
             if use_speed:
                 # Max rather than sum of the mixture: the same ranking within log 2.
                 miss_v = (ln - expect if ln > expect else expect - ln) * inv_beta_v
@@ -184,18 +212,12 @@ def transition(
                         continue
                 elif miss > implausible:
                     continue
-            else:
-                if ratio_w > 0.0:
-                    mr = ratio_w * (math.log(ln + _RATIO_M) - math.log(gc + _RATIO_M))
-                    if mr < 0.0:
-                        mr = -mr
-                    if mr < miss:
-                        miss = mr
-                if miss > implausible:
-                    continue
+            elif miss > implausible:
+                continue
             s = sa + mix_gc - miss - pen * inv_beta
             if s > best[j]:
                 best[j] = s
                 back[j] = i
                 kind[j] = kd
-    return best, back, kind
+                dist[j] = ln
+    return best, back, kind, dist
