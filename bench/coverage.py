@@ -66,8 +66,9 @@ class PlowshareEngine:
 
     The network set-up (projection, spatial index, routing graph) is built once per
     network, as a live deployment does, and timed on its own, like fastmm's UBODT;
-    each run then does exactly what ``compute_coverage`` does after its set-up.
-    ``check`` asserts that this stays true as the engine evolves.
+    each run is ``geo.coverage.match_batch``, the half of ``compute_coverage`` after
+    its set-up. ``check`` asserts that a matcher reused across runs (warm route
+    caches) still gives what a fresh one does.
     """
 
     def __init__(self, segments: Sequence[Segment]) -> None:
@@ -79,18 +80,10 @@ class PlowshareEngine:
         self.setup_s = time.process_time() - t0
 
     def run(self, pings: list[Ping]) -> set[str]:
-        from geo.coverage import CoverageBook, existing_objects_frozen
+        from geo.coverage import match_batch
 
-        book = CoverageBook(self.segments, MIN_FRACTION)
-        by_vehicle: dict[str, list[Ping]] = {}
-        for p in pings:
-            by_vehicle.setdefault(p.vehicle, []).append(p)
-        with existing_objects_frozen():
-            for vehicle in sorted(by_vehicle):
-                track = self.matcher.track(vehicle)
-                book.add(track.push_many(sorted(by_vehicle[vehicle], key=lambda p: p.t)))
-                book.add(track.flush())
-            return {sid for sid, c in book.result().items() if c.covered}
+        result = match_batch(self.matcher, pings, min_fraction=MIN_FRACTION)
+        return {sid for sid, c in result.items() if c.covered}
 
     def check(self, pings: list[Ping]) -> None:
         from geo.coverage import compute_coverage

@@ -20,10 +20,9 @@ from dataclasses import fields
 from app.sim_offline import degrade_fleet, simulate_fleet
 from app.streets.load import load_segments
 from bench.coverage_rows import NETWORKS, TRACKS, load_track, shared_data
-from geo.coverage import CoverageBook, existing_objects_frozen
+from geo.coverage import match_batch
 from geo.graph import StreetGraph
 from geo.match import MatchConfig, Matcher, Ping
-from geo.network import Segment
 from geo.simulate import SimFix
 from geo.truth import TrueCoverage, simulated_truth
 
@@ -63,18 +62,9 @@ class Tally:
         return f"P {p:.4f}  R {r:.4f}  {self.pings:6d} pings {rate:8,.0f}/s"
 
 
-def run(matcher: Matcher, segments: Sequence[Segment], pings: list[Ping]) -> tuple[set[str], float]:
+def run(matcher: Matcher, pings: list[Ping]) -> tuple[set[str], float]:
     t0 = time.process_time()
-    book = CoverageBook(segments)
-    by: dict[str, list[Ping]] = {}
-    for p in pings:
-        by.setdefault(p.vehicle, []).append(p)
-    with existing_objects_frozen():  # as compute_coverage does
-        for v in sorted(by):
-            track = matcher.track(v)
-            book.add(track.push_many(sorted(by[v], key=lambda p: p.t)))
-            book.add(track.flush())
-        covered = {sid for sid, c in book.result().items() if c.covered}
+    covered = {sid for sid, c in match_batch(matcher, pings).items() if c.covered}
     return covered, time.process_time() - t0
 
 
@@ -121,7 +111,7 @@ def towns(
             sparse = {v: f[::iv] for v, f in dense.items()}
             pings = sim_pings(degrade_fleet(sparse, seed=7000 + k, noise_m=noise), noise, sensors)
             tally = Tally()
-            covered, secs = run(matcher, segments, pings)
+            covered, secs = run(matcher, pings)
             tally.add(covered, truth, len(pings), secs)
             print(f"  {iv:3d} s  {tally.line()}")
             if verbose:
@@ -143,7 +133,7 @@ def tracks(ids: Sequence[str], intervals: Sequence[int], cfg: MatchConfig, verbo
         for iv in intervals:
             kept = every(fixes, iv)
             one = Tally()
-            covered, secs = run(matcher, segments, kept)
+            covered, secs = run(matcher, kept)
             one.add(covered, truth, len(kept), secs)
             tallies[iv].add(covered, truth, len(kept), secs)
             if verbose:
