@@ -116,10 +116,11 @@ class Clusterer:
         """No reported speed: a new cluster once the vehicle has clearly left this one.
 
         Fixes seconds apart must be far from the cluster's mean twice in a row, and
-        near each other: one fix in a few dozen lands that far off by noise alone, and
-        a depot stay is thousands of fixes (after half a minute standing, four in a
-        row). A slow vehicle driving into a dead end and back drags the mean along, so
-        fixes that recede steadily from where the cluster began count as far too.
+        near each other or each on from the last the same way out: one fix in a few
+        dozen lands that far off by noise alone, and a depot stay is thousands of fixes
+        (after half a minute standing, four in a row). A slow vehicle driving into a
+        dead end and back drags the mean along, so fixes that recede steadily from
+        where the cluster began count as far too.
         Fixes far apart in time must imply at least walking pace, which noise spread
         over a minute never does.
         """
@@ -146,7 +147,8 @@ class Clusterer:
             self.stats.decimated += 1
             return []
         far = self._far
-        if far and math.hypot(x - far[0][1], y - far[0][2]) < move:
+        if far and (math.hypot(x - far[0][1], y - far[0][2]) < move
+                    or _onward(far[-1], x, y, self._sx / n, self._sy / n, move)):
             far.append((p, x, y))
             # A vehicle that has stood here a while needs more to be believed gone:
             # over half an hour, jitter throws pairs of fixes far out again and again.
@@ -155,8 +157,15 @@ class Clusterer:
                 return []
             self._far = []
             seeds = self._restart(*far[0])
+            onward = False
             for f in far[1:]:
-                self._join(*f)
+                # Near the first, one cluster with it; further on, the next far fix
+                # (a vehicle driving away is a step every few fixes, not one blur).
+                onward = onward or math.hypot(f[1] - far[0][1], f[2] - far[0][2]) >= move
+                if onward:
+                    seeds += self._speedless(*f, move, None)
+                else:
+                    self._join(*f)
             return seeds
         for f in far:
             self._join(*f)
@@ -211,6 +220,22 @@ class Clusterer:
         self._st += p.t
         self._t_last = p.t
         self._last = p
+
+
+def _onward(last: tuple[Ping, float, float], x: float, y: float, cx: float,
+            cy: float, move: float) -> bool:
+    """Fix (x, y) carries on from the last far fix, away from the cluster at (cx, cy).
+
+    A vehicle pulling away at speed puts its fixes seconds apart tens of metres from
+    each other: they are not near each other, yet each confirms the one before it.
+    Jitter around a standing vehicle does not march outwards in one direction. Only
+    a step of at least ``move``: shorter ones are the nearness rule's.
+    """
+    _, lx, ly = last
+    ox, oy = lx - cx, ly - cy  # the cluster to the last far fix
+    dx, dy = x - lx, y - ly  # ... and on to this fix
+    step = math.hypot(dx, dy)
+    return step >= move and ox * dx + oy * dy >= _TURN_COS * math.hypot(ox, oy) * step
 
 
 def _heading(p: Ping) -> tuple[float, float] | None:

@@ -38,3 +38,18 @@ def test_a_last_fix_back_near_the_step_adds_no_movement() -> None:
     # Nothing came after it to say the vehicle drove: it joins the standing step.
     seeds = feed([(0.0, 0.0), (150.0, 0.0), (154.0, 3.0)])
     assert len(seeds) == 2 and abs(seeds[1].x - 152.0) < 1e-9
+
+
+def test_fixes_that_march_away_each_confirm_the_last() -> None:
+    # A car pulls away from where it stood, fixes 3 s and 45-50 m apart: none is near
+    # another, but each carries on the same way out, so each is a step of its own.
+    seeds = feed([(0.0, 0.0), (2.0, 1.0), (-2.0, 1.0), (0.0, -2.0), (45.0, 0.0),
+                  (95.0, 2.0), (140.0, 0.0), (146.0, 1.0)], every_s=3.0)
+    assert [round(s.x) for s in seeds] == [0, 45, 95, 143]
+
+
+def test_far_fixes_that_scatter_are_jitter_of_the_standing_step() -> None:
+    # Two far fixes in a row, but the second no further on from the first: noise.
+    seeds = feed([(0.0, 0.0), (2.0, 1.0), (-2.0, 1.0), (0.0, -2.0), (40.0, 0.0),
+                  (0.0, 40.0), (1.0, 1.0), (-1.0, 0.0)], every_s=3.0)
+    assert len(seeds) == 1 and abs(seeds[0].x - 5.0) < 1e-9
