@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
 
 _NEG = -math.inf
 _PACE_MOVES = 2  # one move is too little to tell a vehicle's pace (it may have slowed)
+_SHARE_MARGIN = 1.0  # log-units: see Track._split_at
 _DRIVEN_KEEP = 32  # final moves kept for the pace; far more than a window holds
 
 
@@ -149,17 +151,11 @@ class Track:
             self._held.append(step)
             if len(self._held) < self.m.config.outlier_tolerance:
                 return []  # skip this fix, keep the chain
-            # Persistently unreachable: off the map, or a road the map lacks. Split,
-            # and the held fixes start the new chain rather than being lost.
-            self.stats.splits += 1
-            held, self._held = self._held, []
-            out = self._finish() + self._start(held[0])
-            for h in held[1:]:
-                out += self._add(h)
-            return out
+            return self._split()
         self._held = []
         emis = step.emis
         self._score = [s + e if s > _NEG else _NEG for s, e in zip(score, emis, strict=True)]
+        step.score = self._score
         if self._pending:
             root = self._root
             self._root = [root[b] if b >= 0 else -1 for b in back]
@@ -201,10 +197,114 @@ class Track:
                 moves += 1
         return metres / secs if moves >= _PACE_MOVES and secs >= 0.5 * window else -1.0
 
+    def _split(self) -> list[Traversal]:
+        """Persistently unreachable fixes: off the map, or a road the map lacks.
+
+        The chain ends and a new one starts; the held fixes (and perhaps the last
+        pending steps, see ``_split_at``) start it rather than being lost.
+        """
+        self.stats.splits += 1
+        held, self._held = self._held, []
+        keep, share = self._split_at(held[0])
+        moved = self._pending[keep:]
+        if share:
+            keep += 1  # the old chain ends on this step, the new one starts on it
+            moved[0] = moved[0].fresh()
+        if keep < len(self._pending):
+            self._score = self._consistent(keep - 1) if keep else []
+            del self._pending[keep:]
+        out = self._finish()
+        restart = moved + held
+        out += self._start(restart[0])
+        for h in restart[1:]:
+            out += self._add(h)
+        return out
+
+    def _split_at(self, first: Step) -> tuple[int, bool]:
+        """Where the split that ``first`` forces goes: (pending steps kept, shared).
+
+        A vehicle that leaves the map (or drives a road the map lacks) is not seen
+        to leave at once: for a few fixes the chain holds on, explaining them as
+        standing at the last street it could reach, until fixes no route reaches
+        force the split. Those steps may belong to the new chain instead, and with
+        them the start of the street the vehicle came back onto; and the step where
+        the two meet may be on both (the end of one street, the start of the next,
+        where the map lacks the few metres between them). Of the places the split
+        could be, in the pending (not yet final) steps or just before ``first``, the
+        one whose two chains score best together is taken: they explain the same
+        fixes either way, with one split each (a shared step's fix counts once).
+        """
+        pending = self._pending
+        n = len(pending)
+        best, where = max(self._score, default=_NEG) + max(first.emis), (n, False)
+        shared, share_at = _NEG, (n, False)
+        for k in range(n - 1, -1, -1):
+            emis = pending[k].emis
+            for share in (False, True):
+                if share:
+                    old = self._consistent(k)
+                    top = max(emis)
+                    start = [e - top for e in emis]
+                else:
+                    old = self._consistent(k - 1) if k else self._anchor_score()
+                    start = list(emis)
+                before = max(old, default=_NEG)
+                if before == _NEG:
+                    continue
+                total = before + self._chain_score(start, [*pending[k:], first])
+                if total > best:
+                    best, where = total, (k, share)
+                if share and total > shared:
+                    shared, share_at = total, (k, share)
+        # A new chain's first step pays for no route into it; a shared step pays for
+        # the route out of it. Within about one route's cost of the best, sharing is
+        # the better account: it loses neither street's end.
+        return share_at if shared >= best - _SHARE_MARGIN else where
+
+    def _chain_score(self, score: list[float], steps: list[Step]) -> float:
+        """Best Viterbi score of a fresh chain over ``steps`` (``score``: the first's)."""
+        for prev, cur in pairwise(steps):
+            nxt = transition(self.m, prev, score, cur)[0]
+            score = [s + e if s > _NEG else _NEG for s, e in zip(nxt, cur.emis, strict=True)]
+            if max(score) == _NEG:
+                return _NEG
+        return max(score)
+
+    def _anchor_score(self) -> list[float]:
+        """The final anchor's score on its chosen state (a chain that ends there)."""
+        a = self._anchor
+        if a is None:
+            return [0.0]  # no chain before: an empty one
+        return [a.score[a.chosen]] if a.score else [_NEG]
+
+    def _consistent(self, pos: int) -> list[float]:
+        """Scores of pending step ``pos``'s candidates on chains through the final anchor."""
+        pending = self._pending
+        score = pending[pos].score
+        anchor = self._anchor
+        if anchor is None or not pending[0].back:
+            return list(score)
+        out = []
+        for j, sc in enumerate(score):
+            a = self._ancestor_at(j, pos)
+            ok = a >= 0 and pending[0].back[a] == anchor.chosen
+            out.append(sc if ok else _NEG)
+        return out
+
+    def _ancestor_at(self, j: int, pos: int) -> int:
+        """Candidate at pending[0] that candidate ``j`` of pending[pos] descends from."""
+        for step in reversed(self._pending[1:pos + 1]):
+            if j < 0:
+                return -1
+            j = step.back[j]
+        return j
+
     def _start(self, step: Step) -> list[Traversal]:
+        step.back, step.kind, step.dist, step.gap = [], [], [], 0.0  # no route into it
         self._anchor = None
         self._pending = [step]
         self._score = list(step.emis)
+        step.score = self._score
         self._root = list(range(len(step.edges)))
         self._held = []
         return self._commit_ready()

@@ -27,7 +27,7 @@ class Step:
     """One fix that became an HMM step, with its candidate states."""
 
     __slots__ = ("back", "chosen", "conf", "dist", "edges", "emis", "gap", "kind", "offs",
-                 "plow", "sigma", "speed", "spreader", "t", "t_leave", "x", "y")
+                 "plow", "score", "sigma", "speed", "spreader", "t", "t_leave", "x", "y")
 
     def __init__(self, seed: Seed, sigma: float,
                  cands: tuple[list[int], list[float], list[float]]) -> None:
@@ -39,9 +39,21 @@ class Step:
         self.back: list[int] = []  # best predecessor candidate, per candidate
         self.kind: list[int] = []  # SAME, ROUTED or U_TURN, per candidate
         self.dist: list[float] = []  # metres driven from the best predecessor, per candidate
+        self.score: list[float] = []  # Viterbi score when it was added, per candidate
         self.gap = 0.0  # seconds driving from the previous step
         self.chosen = -1  # decided candidate once final
         self.conf = 1.0
+
+
+    def fresh(self) -> Step:
+        """This fix as a step of another chain: same candidates, nothing decided."""
+        other = Step.__new__(Step)
+        for name in ("x", "y", "sigma", "t", "t_leave", "speed", "plow", "spreader",
+                     "edges", "offs", "emis"):
+            setattr(other, name, getattr(self, name))
+        other.back, other.kind, other.dist, other.score = [], [], [], []
+        other.gap, other.chosen, other.conf = 0.0, -1, 1.0
+        return other
 
 
 def u_turn_point(la: float, oa: float, lb: float, ob: float) -> tuple[float, float]:

@@ -12,6 +12,7 @@ import random
 from itertools import pairwise
 
 from test_match_support import (
+    GEOD,
     T0,
     Drive,
     Net,
@@ -325,3 +326,28 @@ def test_pulling_away_after_standing_still_services_the_first_block() -> None:
         # (The last block ends the track: where exactly it ended is another matter.)
         assert {e.source_id for e in path[:2]} <= serviced(result), seed
         assert serviced(result) <= {e.source_id for e in path}, seed
+
+
+def test_a_road_the_map_lacks_between_two_dead_ends_loses_neither_street() -> None:
+    net = krems()
+    # Lerchenfelder Straße ends 26 m from the end of a service road down to
+    # Hafenstraße, and the map has nothing between them (as real track 00000075's map
+    # lacks a connector). A car drives the street to its end, across, and down the
+    # service road. No route joins the two, so the track must split; the fixes just
+    # before the split are best explained by the new street, though the chain first
+    # holds on to the old street's end, and the service road must not lose its start.
+    street = net.into("n272024863", "w25020829:0")
+    service = net.out_of("n274096212", "w25150523:0")
+    before, after = straight_into(net, street, 2), straight_on(net, service, 3)
+    coords = [c for e in before for c in e.coords] + [c for e in after for c in e.coords]
+    drive = Drive.along(before)
+    gap = drive.at(drive.length)[:2], after[0].coords[0]
+    assert 20.0 < GEOD.inv(*gap[0], *gap[1])[2] < 30.0
+    drive = Drive.through(coords)
+    for interval, sensors in ((5.0, False), (1.0, True)):
+        for seed in range(8):
+            fixes = pings(sample(drive, interval_s=interval), random.Random(seed), noise_m=5.0,
+                          sensors=sensors)
+            result, _ = cover(net, fixes)
+            assert {street.source_id, service.source_id} <= serviced(result), (interval, seed)
+            assert serviced(result) <= {e.source_id for e in before + after}, (interval, seed)

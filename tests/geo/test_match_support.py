@@ -119,6 +119,11 @@ class Drive:
         coords = list(edges[0].coords)
         for e in edges[1:]:
             coords.extend(e.coords[1:])
+        return cls.through(coords)
+
+    @classmethod
+    def through(cls, coords: Sequence[tuple[float, float]]) -> Drive:
+        """Straight from each (lon, lat) to the next, streets or not."""
         lons = [c[0] for c in coords]
         lats = [c[1] for c in coords]
         az, _, dist = GEOD.inv(lons[:-1], lats[:-1], lons[1:], lats[1:])
