@@ -238,16 +238,19 @@ class Track:
         n = len(pending)
         best, where = max(self._score, default=_NEG) + max(first.emis), (n, False)
         shared, share_at = _NEG, (n, False)
-        for k in range(n - 1, -1, -1):
+        # The new chain must start later than this one did (before the anchor, or at
+        # pending[0]): otherwise a chain that fails again could restart forever.
+        last = 0 if self._anchor is not None else 1
+        for k in range(n - 1, last - 1, -1):
             emis = pending[k].emis
             for share in (False, True):
                 if share:
                     old = self._consistent(k)
                     top = max(emis)
-                    start = [e - top for e in emis]
+                    start = [e - top for e in self._prior(pending[k])]
                 else:
                     old = self._consistent(k - 1) if k else self._anchor_score()
-                    start = list(emis)
+                    start = self._prior(pending[k])
                 before = max(old, default=_NEG)
                 if before == _NEG:
                     continue
@@ -261,6 +264,16 @@ class Track:
         # the better account: it loses neither street's end.
         return share_at if shared >= best - _SHARE_MARGIN else where
 
+    def _prior(self, step: Step) -> list[float]:
+        """Scores of a chain's first step: its emissions, less the wrong-way penalty.
+
+        A chain that starts on a one-way, going against it, entered it that way
+        (the transition charges that on entering, and a start has no entering).
+        """
+        wrong = self.m.net.wrong_way
+        pen = self.m.config.wrong_way_penalty_m / self.m.config.beta_m
+        return [e - pen if wrong[c] else e for c, e in zip(step.edges, step.emis, strict=True)]
+
     def _chain_score(self, score: list[float], steps: list[Step]) -> float:
         """Best Viterbi score of a fresh chain over ``steps`` (``score``: the first's)."""
         for prev, cur in pairwise(steps):
@@ -273,9 +286,7 @@ class Track:
     def _anchor_score(self) -> list[float]:
         """The final anchor's score on its chosen state (a chain that ends there)."""
         a = self._anchor
-        if a is None:
-            return [0.0]  # no chain before: an empty one
-        return [a.score[a.chosen]] if a.score else [_NEG]
+        return [a.score[a.chosen]] if a is not None and a.score else [_NEG]
 
     def _consistent(self, pos: int) -> list[float]:
         """Scores of pending step ``pos``'s candidates on chains through the final anchor."""
@@ -303,7 +314,7 @@ class Track:
         step.back, step.kind, step.dist, step.gap = [], [], [], 0.0  # no route into it
         self._anchor = None
         self._pending = [step]
-        self._score = list(step.emis)
+        self._score = self._prior(step)
         step.score = self._score
         self._root = list(range(len(step.edges)))
         self._held = []

@@ -111,3 +111,33 @@ def test_config_is_used_for_gaps() -> None:
     out = track.push_many(fixes) + track.flush()
     assert out == [] and track.stats.splits == len(fixes) - 1
     assert fixes[0].t == T0
+
+
+def test_fixes_jumping_about_the_town_split_often_and_stay_well_formed() -> None:
+    # A broken tracker: a random walk with a jump anywhere in Krems every third fix
+    # or so. Splits then come again and again, and each may re-decide the pending
+    # steps before it (geo.track.Track._split_at); what comes out must still be whole
+    # traversals in time order, and the matcher must come back from every one.
+    net = krems()
+    lengths = {s.source_id: s.length_m for s in net.segments}
+    lons = [c[0] for s in net.segments for c in s.coords]
+    lats = [c[1] for s in net.segments for c in s.coords]
+    for seed in range(3):
+        rng = random.Random(seed)
+        lon, lat, t = rng.uniform(min(lons), max(lons)), rng.uniform(min(lats), max(lats)), T0
+        fixes = []
+        for _ in range(300):
+            t += rng.choice([1.0, 1.0, 2.0, 5.0, 15.0, 30.0])
+            if rng.random() < 0.3:
+                lon, lat = rng.uniform(min(lons), max(lons)), rng.uniform(min(lats), max(lats))
+            else:
+                lon, lat = lon + rng.gauss(0.0, 3e-4), lat + rng.gauss(0.0, 2e-4)
+            fixes.append(Ping("plow-1", t, lon, lat, rng.choice([None, rng.uniform(0, 15)])))
+        track = net.matcher.track("plow-1")
+        out = [tv for p in fixes for tv in track.push(p)] + track.flush()
+        assert track.stats.splits >= 2, seed
+        assert out, seed
+        for tv in out:
+            assert 0.0 <= tv.start_m < tv.end_m <= lengths[tv.source_id] + 1e-9, (seed, tv)
+            assert T0 < tv.t_start <= tv.t_end <= t, (seed, tv)
+        assert all(a.t_end <= b.t_start + 1e-9 for a, b in pairwise(out)), seed
