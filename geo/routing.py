@@ -16,6 +16,7 @@ import heapq
 import math
 from collections import OrderedDict
 from collections.abc import Sequence
+from itertools import pairwise
 
 from geo.graph import StreetGraph
 from geo.network import Segment
@@ -92,7 +93,10 @@ class RoutingNet:
         """One-way arcs whose opposite arc is the same road (networks of directed arcs).
 
         Such an arc needs no wrong-way pseudo-edge: driving it backwards *is* driving
-        its twin, and a U-turn mid-block switches from one to the other.
+        its twin, and a U-turn mid-block switches from one to the other. The same
+        ends and length are not enough: the two halves of a turning loop have them
+        too, and going on round a loop is no U-turn, nor is driving one half backwards
+        driving the other. Twins also lie on each other.
         """
         by_ends: dict[tuple[str, str], list[int]] = {}
         for i, s in enumerate(segments):
@@ -103,7 +107,9 @@ class RoutingNet:
             if not s.oneway:
                 continue
             for j in by_ends.get((s.end_node, s.start_node), ()):
-                if j != i and abs(lengths[i] - lengths[j]) <= max(2.0, 0.03 * lengths[i]):
+                if (j != i and abs(lengths[i] - lengths[j]) <= max(2.0, 0.03 * lengths[i])
+                        and _apart_m(_halfway(s.coords), _halfway(segments[j].coords))
+                        <= max(3.0, 0.05 * lengths[i])):
                     twins[i] = j
                     break
         return twins
@@ -194,3 +200,23 @@ class Search:
             if node == target:
                 return done[node]
         return None
+
+
+def _halfway(coords: Sequence[tuple[float, float]]) -> tuple[float, float]:
+    """The point halfway along a (lon, lat) line, by length in local degrees."""
+    k = math.cos(math.radians(coords[0][1]))
+    pairs = list(pairwise(coords))
+    steps = [math.hypot((b[0] - a[0]) * k, b[1] - a[1]) for a, b in pairs]
+    rest = 0.5 * sum(steps)
+    for (a, b), d in zip(pairs, steps, strict=True):
+        if d >= rest and d > 0:
+            f = rest / d
+            return a[0] + f * (b[0] - a[0]), a[1] + f * (b[1] - a[1])
+        rest -= d
+    return coords[-1]
+
+
+def _apart_m(p: tuple[float, float], q: tuple[float, float]) -> float:
+    """Distance in metres between two nearby (lon, lat) points."""
+    k = math.cos(math.radians(0.5 * (p[1] + q[1])))
+    return 111_320.0 * math.hypot((p[0] - q[0]) * k, p[1] - q[1])
