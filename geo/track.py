@@ -236,7 +236,7 @@ class Track:
         """
         pending = self._pending
         n = len(pending)
-        best, where = max(self._score, default=_NEG) + max(first.emis), (n, False)
+        best, where = max(self._score, default=_NEG) + max(self._prior(first)), (n, False)
         shared, share_at = _NEG, (n, False)
         # The new chain must start later than this one did (before the anchor, or at
         # pending[0]): otherwise a chain that fails again could restart forever.
