@@ -44,7 +44,6 @@ class Step:
         self.chosen = -1  # decided candidate once final
         self.conf = 1.0
 
-
     def fresh(self) -> Step:
         """This fix as a step of another chain: same candidates, nothing decided."""
         other = Step.__new__(Step)
