@@ -5,7 +5,8 @@ step, so jitter cannot turn into driving. Each step's candidates are scored agai
 the previous step's (``geo.transition``); a step becomes final once every surviving
 hypothesis agrees on it, or ``lag`` steps later, and the route to it is emitted.
 Fixes no route can reach are held: one is an outlier and skipped, several in a row
-mean the vehicle left the map (or the map lacks a road), and the track is split.
+mean the vehicle left the map (or the map lacks a road), and the track is split, where
+among the steps not yet final the two chains explain the fixes best (``_split_at``).
 """
 
 from __future__ import annotations
