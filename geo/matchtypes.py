@@ -69,6 +69,11 @@ class MatchConfig:
     max_skip_s: float = 10.0  # ... or this long has passed
     wrong_way_penalty_m: float = 60.0  # route cost of entering a one-way backwards
     u_turn_penalty_m: float = 80.0  # mid-block, or at a node that is not a dead end
+    # A longer route that turns back at a crossing, at its first or last block (on to
+    # the crossing and back, into a side street and out): a tie-breaker between routes
+    # of about the same length, as vehicles seldom turn round at a crossing. Not the
+    # full U-turn penalty: with that, real turnarounds are read as detours.
+    turn_back_penalty_m: float = 20.0
     reverse_tolerance_sigmas: float = 3.0  # backward slip on one edge read as noise
     speed_weight: float = 0.7  # mixture weight of the speed x time cue; 0 ignores speeds
     ratio_weight: float = 3.0  # no speeds: log-penalty per e-fold of route / line; 0 = off

@@ -21,8 +21,8 @@ from itertools import pairwise
 from geo.graph import StreetGraph
 from geo.network import Segment
 
-# node -> (route cost, route length, last edge into it, or -1 at the source)
-Tree = dict[int, tuple[float, float, int]]
+# node -> (route cost, route length, last and first edge of the route: -1 at the source)
+Tree = dict[int, tuple[float, float, int, int]]
 
 
 class RoutingNet:
@@ -174,10 +174,11 @@ class Search:
         self.net = net
         self.done: Tree = {}
         self.best: dict[int, float] = {source: 0.0}
-        self.heap: list[tuple[float, float, int, int]] = [(0.0, 0.0, source, -1)]
+        self.heap: list[tuple[float, float, int, int, int]] = [(0.0, 0.0, source, -1, -1)]
 
-    def reach(self, target: int, bound: float) -> tuple[float, float, int] | None:
-        """(cost, length, last edge) of the best route to ``target``, if cost <= bound."""
+    def reach(self, target: int, bound: float) -> tuple[float, float, int, int] | None:
+        """(cost, length, last edge, first edge) of the best route to ``target``, if
+        cost <= bound."""
         hit = self.done.get(target)
         if hit is not None:
             return hit
@@ -186,17 +187,17 @@ class Search:
         out, to, cost, length = net.out, net.to, net.cost, net.length
         pop, push = heapq.heappop, heapq.heappush
         while heap and heap[0][0] <= bound:
-            c, ln, node, via = pop(heap)
+            c, ln, node, via, first = pop(heap)
             if node in done:
                 continue
-            done[node] = (c, ln, via)
+            done[node] = (c, ln, via, first)
             net.settled += 1
             for e in out[node]:
                 nxt = to[e]
                 nc = c + cost[e]
                 if nc < best.get(nxt, math.inf) and nxt not in done:
                     best[nxt] = nc
-                    push(heap, (nc, ln + length[e], nxt, e))
+                    push(heap, (nc, ln + length[e], nxt, e, e if first < 0 else first))
             if node == target:
                 return done[node]
         return None

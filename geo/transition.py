@@ -115,7 +115,7 @@ def transition(
     lmax = min(lmax, reach)
     length, to, frm, rev = net.length, net.to, net.frm, net.reverse
     wrong, dead = net.wrong_way, net.dead_end
-    ww, ut = cfg.wrong_way_penalty_m, cfg.u_turn_penalty_m
+    ww, ut, tb = cfg.wrong_way_penalty_m, cfg.u_turn_penalty_m, cfg.turn_back_penalty_m
     slow = cfg.heading_min_speed_mps
     if (prev.speed is not None and prev.speed < slow) or (cur.speed is not None
                                                            and cur.speed < slow):
@@ -194,8 +194,14 @@ def transition(
                         pen = hit[0] - hit[1]
                         if wrong[eb] and eb != ea:
                             pen += ww
-                        if eb == ra and hit[1] == 0.0 and not dead[ea]:
-                            pen += ut
+                        if not dead[ea]:
+                            if eb == ra and hit[1] == 0.0:
+                                pen += ut  # straight back the way it came, at a crossing
+                            elif ra >= 0 and hit[3] == ra:
+                                pen += tb  # back at the first crossing, then on elsewhere
+                        last = hit[2]
+                        if last >= 0 and rev[last] == eb and not dead[last]:
+                            pen += tb  # on, and back at the last crossing onto this block
                 if eb == ra:
                     u, pb = u_turn_point(la, oa, length[eb], ob)
                     l2 = 2.0 * u - oa - pb

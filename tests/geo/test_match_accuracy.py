@@ -33,9 +33,13 @@ from geo.truth import TrueCoverage, simulated_truth
 GEOD = Geod(ellps="WGS84")
 
 # interval s -> (precision, recall) held on the seeded Krems storm below
-# (measured when written: 1.0/1.0, 0.995/0.998, 1.0/0.987, 0.996/0.972, 0.979/0.826)
+# (measured when written: 1.0/1.0, 0.995/0.998, 1.0/0.987, 0.996/0.972, 0.979/0.826;
+# now 1.0/1.0, 0.995/0.998, 1.0/0.992, 0.994/0.977, 0.968/0.848). At 60 s one block
+# is 1 % of this small storm's precision: the turn-back rule traded 0.980/0.856 for
+# 0.968/0.848 here, while the seed-200 storm went 0.9645/0.838 -> 0.9648/0.845 and
+# the full benchmark 0.9659/0.7988 -> 0.9651/0.8027 (60 s, 10 m).
 KREMS_FLOOR = {1: (0.995, 0.99), 5: (0.99, 0.99), 15: (0.995, 0.98), 30: (0.99, 0.96),
-               60: (0.97, 0.80)}
+               60: (0.96, 0.80)}
 
 
 def score(covered: set[str], truth: Mapping[str, TrueCoverage]) -> tuple[float, float]:
