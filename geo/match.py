@@ -53,7 +53,7 @@ class Matcher:
         # geodesic length_m, so scale (the two differ by < 0.1 % near the centre).
         self.scale = [s.length_m / ln if ln > 0 else 0.0
                       for s, ln in zip(self.segments, lengths, strict=True)]
-        self.net = RoutingNet(self.segments, lengths,
+        self.net = RoutingNet(self.segments, self.index.lines,
                               wrong_way_penalty_m=self.config.wrong_way_penalty_m)
 
     def track(self, vehicle_id: str) -> Track:

@@ -16,10 +16,15 @@ import heapq
 import math
 from collections import OrderedDict
 from collections.abc import Sequence
-from itertools import pairwise
+
+import numpy as np
+import numpy.typing as npt
+import shapely
 
 from geo.graph import StreetGraph
 from geo.network import Segment
+
+Lines = npt.NDArray[np.object_]  # shapely LineStrings, one per segment
 
 # node -> (route cost, route length, last and first edge of the route: -1 at the source)
 Tree = dict[int, tuple[float, float, int, int]]
@@ -31,11 +36,13 @@ class RoutingNet:
     def __init__(
         self,
         segments: Sequence[Segment],
-        seg_lengths: Sequence[float],
+        lines: Lines,
         *,
         wrong_way_penalty_m: float,
         cache_nodes: int = 500_000,
     ) -> None:
+        """``lines``: each segment's line in the matcher's local plane (metres)."""
+        seg_lengths = [float(x) for x in shapely.length(lines)]
         graph = StreetGraph(segments)
         seg_index = {s.source_id: i for i, s in enumerate(segments)}
         node_id: dict[str, int] = {}
@@ -54,7 +61,7 @@ class RoutingNet:
             k = seg_index[edge.source_id]
             self._add(k, edge.forward, False, nid(edge.from_node), nid(edge.to_node),
                       seg_lengths[k], 0.0)
-        self.twin = self._find_twins(segments, seg_lengths)
+        self.twin = self._find_twins(segments, seg_lengths, lines)
         for i, s in enumerate(segments):
             if s.oneway and i not in self.twin:
                 self._add(i, False, True, nid(s.end_node), nid(s.start_node), seg_lengths[i],
@@ -89,7 +96,10 @@ class RoutingNet:
         self.cost.append(length + penalty)
 
     @staticmethod
-    def _find_twins(segments: Sequence[Segment], lengths: Sequence[float]) -> dict[int, int]:
+    def _find_twins(
+        segments: Sequence[Segment], lengths: Sequence[float],
+        lines: Lines,
+    ) -> dict[int, int]:
         """One-way arcs whose opposite arc is the same road (networks of directed arcs).
 
         Such an arc needs no wrong-way pseudo-edge: driving it backwards *is* driving
@@ -108,7 +118,8 @@ class RoutingNet:
                 continue
             for j in by_ends.get((s.end_node, s.start_node), ()):
                 if (j != i and abs(lengths[i] - lengths[j]) <= max(2.0, 0.03 * lengths[i])
-                        and _apart_m(_halfway(s.coords), _halfway(segments[j].coords))
+                        and shapely.distance(*shapely.line_interpolate_point(
+                            [lines[i], lines[j]], 0.5, normalized=True))
                         <= max(3.0, 0.05 * lengths[i])):
                     twins[i] = j
                     break
@@ -202,22 +213,3 @@ class Search:
                 return done[node]
         return None
 
-
-def _halfway(coords: Sequence[tuple[float, float]]) -> tuple[float, float]:
-    """The point halfway along a (lon, lat) line, by length in local degrees."""
-    k = math.cos(math.radians(coords[0][1]))
-    pairs = list(pairwise(coords))
-    steps = [math.hypot((b[0] - a[0]) * k, b[1] - a[1]) for a, b in pairs]
-    rest = 0.5 * sum(steps)
-    for (a, b), d in zip(pairs, steps, strict=True):
-        if d >= rest and d > 0:
-            f = rest / d
-            return a[0] + f * (b[0] - a[0]), a[1] + f * (b[1] - a[1])
-        rest -= d
-    return coords[-1]
-
-
-def _apart_m(p: tuple[float, float], q: tuple[float, float]) -> float:
-    """Distance in metres between two nearby (lon, lat) points."""
-    k = math.cos(math.radians(0.5 * (p[1] + q[1])))
-    return 111_320.0 * math.hypot((p[0] - q[0]) * k, p[1] - q[1])
