@@ -154,8 +154,7 @@ class Track:
                 return []  # skip this fix, keep the chain
             return self._split()
         self._held = []
-        emis = step.emis
-        self._score = [s + e if s > _NEG else _NEG for s, e in zip(score, emis, strict=True)]
+        self._score = _plus(score, step.emis)
         step.score = self._score
         if self._pending:
             root = self._root
@@ -243,15 +242,15 @@ class Track:
         # pending[0]): otherwise a chain that fails again could restart forever.
         last = 0 if self._anchor is not None else 1
         for k in range(n - 1, last - 1, -1):
-            emis = pending[k].emis
+            prior = self._prior(pending[k])
             for share in (False, True):
                 if share:
                     old = self._consistent(k)
-                    top = max(emis)
-                    start = [e - top for e in self._prior(pending[k])]
+                    top = max(pending[k].emis)
+                    start = [e - top for e in prior]
                 else:
                     old = self._consistent(k - 1) if k else self._anchor_score()
-                    start = self._prior(pending[k])
+                    start = prior
                 before = max(old, default=_NEG)
                 if before == _NEG:
                     continue
@@ -278,8 +277,7 @@ class Track:
     def _chain_score(self, score: list[float], steps: list[Step]) -> float:
         """Best Viterbi score of a fresh chain over ``steps`` (``score``: the first's)."""
         for prev, cur in pairwise(steps):
-            nxt = transition(self.m, prev, score, cur)[0]
-            score = [s + e if s > _NEG else _NEG for s, e in zip(nxt, cur.emis, strict=True)]
+            score = _plus(transition(self.m, prev, score, cur)[0], cur.emis)
             if max(score) == _NEG:
                 return _NEG
         return max(score)
@@ -298,18 +296,10 @@ class Track:
             return list(score)
         out = []
         for j, sc in enumerate(score):
-            a = self._ancestor_at(j, pos)
+            a = self._ancestor(j, 0, pos)
             ok = a >= 0 and pending[0].back[a] == anchor.chosen
             out.append(sc if ok else _NEG)
         return out
-
-    def _ancestor_at(self, j: int, pos: int) -> int:
-        """Candidate at pending[0] that candidate ``j`` of pending[pos] descends from."""
-        for step in reversed(self._pending[1:pos + 1]):
-            if j < 0:
-                return -1
-            j = step.back[j]
-        return j
 
     def _start(self, step: Step) -> list[Traversal]:
         step.back, step.kind, step.dist, step.gap = [], [], [], 0.0  # no route into it
@@ -350,9 +340,10 @@ class Track:
                 self._root = [self._ancestor(j, 0) for j in range(len(self._score))]
         return out
 
-    def _ancestor(self, j: int, pos: int) -> int:
-        """Candidate at pending[pos] that newest candidate ``j`` descends from."""
-        for step in reversed(self._pending[pos + 1:]):
+    def _ancestor(self, j: int, pos: int, of: int | None = None) -> int:
+        """Candidate at pending[pos] that candidate ``j`` of pending[of] (default: the
+        newest) descends from."""
+        for step in reversed(self._pending[pos + 1:None if of is None else of + 1]):
             if j < 0:
                 return -1
             j = step.back[j]
@@ -399,3 +390,8 @@ class Track:
         self._held = []
         self._driven = []
         return out
+
+
+def _plus(score: list[float], emis: list[float]) -> list[float]:
+    """Viterbi scores with a step's emissions added (dead hypotheses stay dead)."""
+    return [s + e if s > _NEG else _NEG for s, e in zip(score, emis, strict=True)]

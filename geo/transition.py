@@ -6,6 +6,7 @@ plain lists with locals bound once; see ``geo.routing`` for why the network is f
 
 from __future__ import annotations
 
+import copy
 import math
 from typing import TYPE_CHECKING
 
@@ -46,10 +47,7 @@ class Step:
 
     def fresh(self) -> Step:
         """This fix as a step of another chain: same candidates, nothing decided."""
-        other = Step.__new__(Step)
-        for name in ("x", "y", "sigma", "t", "t_leave", "speed", "plow", "spreader",
-                     "edges", "offs", "emis"):
-            setattr(other, name, getattr(self, name))
+        other = copy.copy(self)
         other.back, other.kind, other.dist, other.score = [], [], [], []
         other.gap, other.chosen, other.conf = 0.0, -1, 1.0
         return other
