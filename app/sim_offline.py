@@ -91,6 +91,7 @@ def simulate_fleet(
     interval_s: float,
     seed: int,
     start: datetime = DEFAULT_START,
+    straight: float = 1.0,
 ) -> tuple[dict[str, list[SimFix]], dict[str, list[SimFix]]]:
     """(dense fixes for truth, noiseless fixes at ``interval_s``) per vehicle.
 
@@ -105,7 +106,8 @@ def simulate_fleet(
         name = f"plow{i + 1:02d}"
         # One seeded stream per vehicle: adding a vehicle never changes the others.
         rng = random.Random(f"drive:{seed}:{i}")
-        fixes = drive(graph, rng, duration_s=duration_s, interval_s=dense_s, start_time=start)
+        fixes = drive(graph, rng, duration_s=duration_s, interval_s=dense_s, start_time=start,
+                      straight=straight)
         dense[name] = fixes
         sparse[name] = fixes[::steps]
     return dense, sparse

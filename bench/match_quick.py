@@ -9,6 +9,7 @@ load on a shared machine does not distort it) once the network is set up.
     .venv/bin/python -m bench.match_quick --towns krems porto --intervals 15 60 -v
     .venv/bin/python -m bench.match_quick --set beta_m=6 --set lag=12   # try a config
     .venv/bin/python -m bench.match_quick --lack 0.05 --tracks     # a map with gaps
+    .venv/bin/python -m bench.match_quick --straight 3 --tracks    # plows turning less
 
 ``--lack F`` takes a seeded share F of the blocks out of the map the matcher gets,
 while the plows still drive all of them (real maps lack roads, and real track
@@ -103,7 +104,9 @@ def towns(
     sensors: bool,
     verbose: bool,
     lack: float = 0.0,
+    straight: float = 1.0,
 ) -> None:
+    pooled = {iv: Tally() for iv in intervals}
     for name in names:
         segments = load_segments(DATA / "osm" / TOWNS[name])
         graph = StreetGraph(segments)
@@ -114,7 +117,8 @@ def towns(
         print(f"{name}: {len(mapped)} of {len(segments)} blocks in the map, "
               f"set-up {time.process_time() - t0:.2f} s")
         dense, _ = simulate_fleet(
-            graph, vehicles=vehicles, duration_s=minutes * 60, interval_s=1.0, seed=7
+            graph, vehicles=vehicles, duration_s=minutes * 60, interval_s=1.0, seed=7,
+            straight=straight,
         )
         ids = {s.source_id for s in mapped}
         truth = {k: t for k, t in simulated_truth(graph, dense).items() if k in ids}
@@ -124,9 +128,13 @@ def towns(
             tally = Tally()
             covered, secs = run(matcher, pings)
             tally.add(covered, truth, len(pings), secs)
+            pooled[iv].add(covered, truth, len(pings), secs)
             print(f"  {iv:3d} s  {tally.line()}")
             if verbose:
                 print(f"        extra {tally.extras[:12]}\n        missed {tally.misses[:12]}")
+    if len(names) > 1:
+        for iv, t in pooled.items():
+            print(f"  towns {iv:3d} s  {t.line()}")
 
 
 def tracks(ids: Sequence[str], intervals: Sequence[int], cfg: MatchConfig, verbose: bool) -> None:
@@ -153,7 +161,8 @@ def tracks(ids: Sequence[str], intervals: Sequence[int], cfg: MatchConfig, verbo
                     f"missed {one.misses[:6]}"
                 )
     for iv, t in tallies.items():
-        print(f"  tracks {iv:3d} s  {t.line()}")
+        if t.pings:
+            print(f"  tracks {iv:3d} s  {t.line()}")
 
 
 def main() -> None:
@@ -166,6 +175,8 @@ def main() -> None:
     ap.add_argument("--vehicles", type=int, default=3)
     ap.add_argument("--no-sensors", action="store_true")
     ap.add_argument("--lack", type=float, default=0.0, help="share of blocks left out of the map")
+    ap.add_argument("--straight", type=float, default=1.0,
+                    help="simulated plows' weight for straight on (geo.simulate.drive)")
     ap.add_argument("--set", action="append", default=[], help="MatchConfig field=value")
     ap.add_argument("-v", action="store_true")
     a = ap.parse_args()
@@ -173,7 +184,7 @@ def main() -> None:
     overrides = {k: kinds[k](v) for k, v in (s.split("=", 1) for s in a.set)}
     cfg = MatchConfig(**overrides)
     towns(a.towns, a.intervals, cfg, a.noise, a.minutes, a.vehicles, not a.no_sensors, a.v,
-          a.lack)
+          a.lack, a.straight)
     tracks(a.tracks, a.intervals, cfg, a.v)
 
 

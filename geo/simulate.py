@@ -33,6 +33,7 @@ _CLASS_SPEED_MPS = {
 # Chance of taking an already-plowed block although an unplowed one is available; a
 # real route is not a perfect coverage tour, and it keeps the walk from looking scripted.
 _DETOUR_P = 0.15
+STRAIGHT_DEG = 45.0  # a next block turning off the current heading by less is straight on
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +68,16 @@ class _EdgeShape:
             self.cum.append(self.cum[-1] + d)
         self.length = self.cum[-1]
 
+    def first_azimuth(self) -> float:
+        """Heading where the edge starts (past repeated vertices)."""
+        return next((a for a, c0, c1 in zip(self.azimuths, self.cum, self.cum[1:],
+                                              strict=False) if c1 > c0), 0.0)
+
+    def last_azimuth(self) -> float:
+        """Heading where the edge ends, in its driving direction."""
+        pairs = zip(self.azimuths, self.cum, self.cum[1:], strict=False)
+        return next((a for a, c0, c1 in reversed(list(pairs)) if c1 > c0), 0.0)
+
     def at(self, offset_m: float) -> tuple[float, float, float]:
         """(lon, lat, heading) ``offset_m`` along the edge, interpolated geodesically."""
         last = len(self.azimuths) - 1
@@ -86,7 +97,7 @@ class _Truck:
 
     def __init__(
         self, graph: StreetGraph, rng: random.Random, start: Edge | None,
-        speed_mps: float | None,
+        speed_mps: float | None, straight: float = 1.0,
     ) -> None:
         components = graph.strongly_connected_components()
         if start is None:
@@ -100,6 +111,7 @@ class _Truck:
                 # Past this edge the truck could never get back: no endless drive.
                 raise ValueError(f"start edge {start.source_id} leads out of its component")
         self.graph, self.rng, self.fixed_speed = graph, rng, speed_mps
+        self.straight = straight
         self.plowed: set[int] = set()
         self.shapes: dict[int, _EdgeShape] = {}
         self._enter(start)
@@ -129,9 +141,19 @@ class _Truck:
         if not ahead:
             return options[0]  # dead end: the U-turn is the only way on
         fresh = [e for e in ahead if e.index not in self.plowed]
-        if fresh and self.rng.random() >= _DETOUR_P:
-            return self.rng.choice(fresh)
-        return self.rng.choice(ahead)
+        pool = fresh if fresh and self.rng.random() >= _DETOUR_P else ahead
+        if self.straight == 1.0:
+            return self.rng.choice(pool)
+        weights = [self.straight if self._turn_deg(e) < STRAIGHT_DEG else 1.0 for e in pool]
+        return self.rng.choices(pool, weights)[0]
+
+    def _turn_deg(self, edge: Edge) -> float:
+        """How far the way onto ``edge`` turns off the end of the current block."""
+        shape = self.shapes.get(edge.index)
+        if shape is None:
+            shape = self.shapes[edge.index] = _EdgeShape(edge)
+        d = shape.first_azimuth() - self.shape.last_azimuth()
+        return abs((d + 180.0) % 360.0 - 180.0)
 
     def advance(self, dt: float) -> None:
         while True:
@@ -156,6 +178,7 @@ def iter_drive(
     interval_s: float,
     speed_mps: float | None = None,
     start_time: datetime,
+    straight: float = 1.0,
 ) -> Iterator[SimFix]:
     """Endless fixes ``interval_s`` apart; pull one per interval to publish in real time.
 
@@ -163,15 +186,20 @@ def iter_drive(
     prefers blocks it has not plowed yet. It stays inside the strongly connected part
     of the network it starts in, so it never gets stuck at the edge of an extract.
     Without ``speed_mps`` the speed depends on the road class (8-12 m/s).
+    ``straight`` weighs a block straight on against each one that turns (more than
+    45 degrees) when it picks the next; 1 picks among them evenly (see
+    ``bench/route_realism.py`` for how often real plows turn).
     """
     if interval_s <= 0:
         raise ValueError("interval_s must be positive")
     if speed_mps is not None and speed_mps <= 0:
         raise ValueError("speed_mps must be positive")
+    if not straight > 0:
+        raise ValueError("straight must be positive")
     if start_time.tzinfo is None:
         # A naive time would silently be taken as server-local time.
         raise ValueError("start_time must be timezone-aware")
-    truck = _Truck(graph, rng, start_edge, speed_mps)
+    truck = _Truck(graph, rng, start_edge, speed_mps, straight)
     # Checked above, generated below: bad arguments fail at the call, not at first next().
     return _fixes(truck, start_time.astimezone(UTC), interval_s)
 
@@ -194,13 +222,14 @@ def drive(
     interval_s: float,
     speed_mps: float | None = None,
     start_time: datetime,
+    straight: float = 1.0,
 ) -> list[SimFix]:
     """Fixes at 0, interval_s, ... up to and including ``duration_s``."""
     if duration_s < 0:
         raise ValueError("duration_s must be >= 0")
     count = math.floor(duration_s / interval_s + 1e-9) + 1
     fixes = iter_drive(graph, rng, start_edge=start_edge, interval_s=interval_s,
-                       speed_mps=speed_mps, start_time=start_time)
+                       speed_mps=speed_mps, start_time=start_time, straight=straight)
     return list(islice(fixes, count))
 
 
