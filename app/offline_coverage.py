@@ -131,11 +131,12 @@ def _run(streets: Path, pings_path: Path, out: Path, min_fraction: float, err: T
 
     covered = [s for s in segments if _covered(coverage.get(s.source_id))]
     vehicles = len({p.vehicle for p in parsed.pings})
-    notes = [f"{len(parsed.bad)} bad rows skipped"] if parsed.bad else []
+    bad = len(parsed.bad)
+    notes = [f"{bad} bad row{'' if bad == 1 else 's'} skipped"] if bad else []
     if parsed.duplicates:
         notes.append(f"{parsed.duplicates} repeated vehicle/time rows ignored")
     print(
-        f"{len(parsed.pings)} pings from {vehicles} vehicles"
+        f"{len(parsed.pings)} pings from {vehicles} vehicle{'' if vehicles == 1 else 's'}"
         + (f" ({'; '.join(notes)})" if notes else "")
         + f"; {len(covered)} of {len(segments)} segments covered "
         f"({sum(s.length_m for s in covered) / 1000:.1f} of "
