@@ -124,10 +124,7 @@ class _Truck:
         self.offset = 0.0
         self.plow = edge.index not in self.plowed
         self.plowed.add(edge.index)
-        shape = self.shapes.get(edge.index)
-        if shape is None:
-            shape = self.shapes[edge.index] = _EdgeShape(edge)
-        self.shape = shape
+        self.shape = self._shape(edge)
         if self.fixed_speed is not None:
             self.speed = self.fixed_speed
         else:
@@ -147,12 +144,15 @@ class _Truck:
         weights = [self.straight if self._turn_deg(e) < STRAIGHT_DEG else 1.0 for e in pool]
         return self.rng.choices(pool, weights)[0]
 
-    def _turn_deg(self, edge: Edge) -> float:
-        """How far the way onto ``edge`` turns off the end of the current block."""
+    def _shape(self, edge: Edge) -> _EdgeShape:
         shape = self.shapes.get(edge.index)
         if shape is None:
             shape = self.shapes[edge.index] = _EdgeShape(edge)
-        d = shape.first_azimuth() - self.shape.last_azimuth()
+        return shape
+
+    def _turn_deg(self, edge: Edge) -> float:
+        """How far the way onto ``edge`` turns off the end of the current block."""
+        d = self._shape(edge).first_azimuth() - self.shape.last_azimuth()
         return abs((d + 180.0) % 360.0 - 180.0)
 
     def advance(self, dt: float) -> None:
@@ -194,8 +194,8 @@ def iter_drive(
         raise ValueError("interval_s must be positive")
     if speed_mps is not None and speed_mps <= 0:
         raise ValueError("speed_mps must be positive")
-    if not straight > 0:
-        raise ValueError("straight must be positive")
+    if not 0 < straight < math.inf:
+        raise ValueError("straight must be positive and finite")
     if start_time.tzinfo is None:
         # A naive time would silently be taken as server-local time.
         raise ValueError("start_time must be timezone-aware")
