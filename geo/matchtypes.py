@@ -77,6 +77,7 @@ class MatchConfig:
     reverse_tolerance_sigmas: float = 3.0  # backward slip on one edge read as noise
     speed_weight: float = 0.7  # mixture weight of the speed x time cue; 0 ignores speeds
     ratio_weight: float = 3.0  # no speeds: log-penalty per e-fold of route / line; 0 = off
+    plausible_ratio: float = 2.0  # ... a route up to this x the line is never too long; 0 = off
     # No speeds: the vehicle's recent pace (matched metres / seconds, geo.track) stands
     # in for them on sparse fixes that came back near the last one (loops round a
     # block, dead ends), as the second half of a mixture with the straight line.

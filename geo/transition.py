@@ -110,6 +110,12 @@ def transition(
     reach = gc + implausible / inv_beta
     if expect >= 0.0:
         reach = max(reach, expect + implausible / inv_beta_v)
+    if not reported and cfg.ratio_weight > 0:
+        # Without speeds the ratio cue scores a detour by how many times longer than
+        # the straight line it is, and up to about twice is ordinary between fixes a
+        # minute apart (out to a corner and back up the next street): the metres cap
+        # alone, fine for fixes seconds apart, would turn such a drive into a split.
+        reach = max(reach, cfg.plausible_ratio * gc)
     lmax = min(lmax, reach)
     length, to, frm, rev = net.length, net.to, net.frm, net.reverse
     wrong, dead = net.wrong_way, net.dead_end

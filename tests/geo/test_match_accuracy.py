@@ -23,8 +23,8 @@ from pyproj import Geod
 from test_match_support import Net, krems
 
 from app.streets.load import load_segments
-from geo.coverage import compute_coverage
-from geo.match import Ping
+from geo.coverage import compute_coverage, match_batch
+from geo.match import MatchConfig, Matcher, Ping
 from geo.network import Segment
 from geo.route_truth import route_truth
 from geo.simulate import SimFix, add_noise, drive
@@ -189,3 +189,30 @@ def test_a_real_car_poking_into_dead_ends_without_reported_speed() -> None:
         segments, _, fixes = gps_truth(track_id)
         covered = covered_ids(compute_coverage(segments, fixes))
         assert poked <= covered, (track_id, poked - covered)
+
+
+def test_a_real_car_out_to_a_corner_and_back_between_fixes_a_minute_apart() -> None:
+    # Christiansburg (00000026), position and time only, every 60th fix: twice the car
+    # drives down one street to a corner and back up the next (arcs 668/666/674 then
+    # 633; 185/472), about twice the straight line between its fixes. That is more
+    # than 12 betas over it, so the transition's metres cap alone ruled the route out
+    # and the track split there instead. The ratio cue now allows up to twice the
+    # line. Measured when written, over the 60 ways to pick every 60th fix: both
+    # corners credited in 60 (26 with the cap alone), and the same false blocks (the
+    # loop near the start, driven one way and read the other in some) either way.
+    segments, truth, fixes = gps_truth("00000026")
+    v_arcs = {"668", "666", "674", "633", "185", "472"}
+    assert all(truth[a].serviced for a in v_arcs)
+    false_blocks = {k for k, t in truth.items() if t.serviced is False}
+    found: dict[float, int] = {}
+    wrong: dict[float, set[str]] = {}
+    for ratio in (0.0, MatchConfig().plausible_ratio):
+        matcher = Matcher(segments, MatchConfig(plausible_ratio=ratio))
+        found[ratio], wrong[ratio] = 0, set()
+        for phase in range(60):
+            pings = every([f for f in fixes if f.t >= fixes[0].t + phase], 60)
+            covered = covered_ids(match_batch(matcher, pings))
+            found[ratio] += v_arcs <= covered
+            wrong[ratio] |= covered & false_blocks
+    assert found[MatchConfig().plausible_ratio] == 60 and found[0.0] < 40, found
+    assert wrong[MatchConfig().plausible_ratio] <= wrong[0.0], wrong
