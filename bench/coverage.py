@@ -6,10 +6,11 @@
 Simulated storms: for each real OSM network, seeded plows drive for a while; the true
 serviced set comes from the dense noiseless drive (``geo.truth``). The pings are then
 thinned to 1-60 s, jittered, and in some rows thinned further by dropouts or spoiled
-by outliers (``geo.degrade``). Real tracks: the six gps-truth car tracks, subsampled,
-scored against their true route arcs. Both engines get the same pings and the same
-"one pass covers >= min_fraction of the block" rule; scores are length-weighted
-precision and recall of serviced blocks, pooled over networks.
+by outliers (``geo.degrade``). Real tracks: the six gps-truth car tracks, subsampled
+from each possible starting fix (``Track.phases``), scored against their true route
+arcs. Both engines get the same pings and the same "one pass covers >= min_fraction
+of the block" rule; scores are length-weighted precision and recall of serviced
+blocks, pooled over networks.
 
 Needs ``fastmm`` (bench/requirements.txt). Never part of the test suite.
 """
@@ -53,7 +54,6 @@ from bench.coverage_rows import (  # noqa: E402
     track_intervals,
 )
 from bench.fmm_baseline import FmmBaseline, FmmPing  # noqa: E402
-from geo.degrade import subsample  # noqa: E402
 from geo.graph import StreetGraph  # noqa: E402
 from geo.matchtypes import Ping  # noqa: E402
 from geo.network import Segment  # noqa: E402
@@ -202,8 +202,7 @@ def run_tracks(track_ids: Sequence[str], intervals: Sequence[int], cache: str) -
     changed: list[str] = []
     for tid in track_ids:
         track = load_track(tid)
-        segments, fixes, m = track.segments, track.fixes, track.measured
-        truth = m.truth
+        segments, m = track.segments, track.measured
         ends_unsure += sum(1 for t in track.labels.values() if t.serviced is None)
         changed.append(f"{tid} {len(m.not_driven)}/{len(m.unsure)} of {len(track.route)}")
         t0 = time.perf_counter()
@@ -214,22 +213,25 @@ def run_tracks(track_ids: Sequence[str], intervals: Sequence[int], cache: str) -
         plowshare = PlowshareEngine(segments) if present else None
         setup += plowshare.setup_s if plowshare is not None else 0.0
         for interval in intervals:
-            kept = subsample(fixes, interval)
             label = f"{interval} s"
-            runs: list[tuple[str, set[str], float]] = []
-            if plowshare is not None:
-                # Positions and times only: the data set has nothing else.
-                ours = [Ping("car", f.time.timestamp(), f.lon, f.lat) for f in kept]
-                runs.append(("plowshare", *_timed(lambda ours=ours, e=plowshare: e.run(ours))))
-            theirs = {"car": [FmmPing(f.lon, f.lat, f.time.timestamp()) for f in kept]}
-            runs.append(("fmm", *_timed(
-                lambda theirs=theirs, i=interval, fm=fmm: _fmm_run(fm, theirs, i, 10.0)
-            )))  # fmt: skip
-            for engine, covered, secs in runs:
-                for key, against in ((engine, truth), (engine + LABELS, track.labels)):
-                    res.rows.setdefault((label, key), Tally()).add(
-                        score(covered, against, len(kept), secs)
-                    )
+            for phase in track.phases(interval):
+                kept = phase.fixes
+                runs: list[tuple[str, set[str], float]] = []
+                if plowshare is not None:
+                    # Positions and times only: the data set has nothing else.
+                    ours = [Ping("car", f.time.timestamp(), f.lon, f.lat) for f in kept]
+                    runs.append(("plowshare",
+                                 *_timed(lambda ours=ours, e=plowshare: e.run(ours))))
+                theirs = {"car": [FmmPing(f.lon, f.lat, f.time.timestamp()) for f in kept]}
+                runs.append(("fmm", *_timed(
+                    lambda theirs=theirs, i=interval, fm=fmm: _fmm_run(fm, theirs, i, 10.0)
+                )))  # fmt: skip
+                for engine, covered, secs in runs:
+                    for key, against in ((engine, phase.measured.truth),
+                                         (engine + LABELS, phase.labels)):
+                        res.rows.setdefault((label, key), Tally()).add(
+                            score(covered, against, len(kept), secs)
+                        )
     res.build_s["fmm"] = build
     if present:
         res.build_s["plowshare"] = setup

@@ -10,13 +10,18 @@ import gzip
 import json
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
+import shapely
+
 from app.streets.load import load_segments
+from geo.degrade import subsample
 from geo.network import Segment
+from geo.projection import LocalProjection
 from geo.route_truth import MeasuredTruth, measured_route_truth, route_truth
 from geo.simulate import SimFix
 from geo.truth import TrueCoverage
@@ -157,6 +162,19 @@ def track_intervals(quick: bool) -> tuple[int, ...]:
     return (1, 15, 60) if quick else INTERVALS
 
 
+# A route arc the car came this close to was seen (as geo.route_truth's near_m).
+NEAR_M = 20.0
+
+
+@dataclass(frozen=True, slots=True)
+class Phase:
+    """Every k-th fix of a track from one starting fix, and the truth for what it saw."""
+
+    fixes: list[SimFix]
+    labels: dict[str, TrueCoverage]
+    measured: MeasuredTruth
+
+
 @dataclass(frozen=True, slots=True)
 class Track:
     """One gps-truth track: network, 1 Hz fixes (as SimFix-like rows) and its truths."""
@@ -168,6 +186,38 @@ class Track:
     labels: dict[str, TrueCoverage]
     # ... and corrected where the dense track shows otherwise (what the table scores).
     measured: MeasuredTruth
+    # When (epoch s) the car was within NEAR_M of each route arc; empty: never seen
+    # (driven in a gap between fixes, or not at all).
+    near: dict[str, tuple[float, ...]]
+
+    def phases(self, every_s: int) -> Iterator[Phase]:
+        """The track subsampled to every ``every_s``-th fix, once from each of the first
+        ``every_s`` fixes, each scored on the drive between its first and last fix.
+
+        One subsample per interval is a small, lucky or unlucky sample at 60 s (a
+        hundred-odd pings over six tracks); all of them use every fix. Each sees the
+        drive only from its first fix to its last, so its truth is measured on that
+        part: the arcs at its ends by the part driven within it, and route arcs the
+        car was near only outside it left out (serviced=None), not counted missed.
+        """
+        start = self.fixes[0].time.timestamp()
+        for phase in range(every_s):
+            kept = subsample([f for f in self.fixes if f.time.timestamp() >= start + phase],
+                             every_s)
+            if len(kept) < 2:
+                continue
+            if kept[0] is self.fixes[0] and kept[-1] is self.fixes[-1]:
+                yield Phase(kept, self.labels, self.measured)
+                continue
+            ta, tb = kept[0].time.timestamp(), kept[-1].time.timestamp()
+            inside = [f for f in self.fixes if ta <= f.time.timestamp() <= tb]
+            outside = {a for a, ts in self.near.items()
+                       if ts and not any(ta <= t <= tb for t in ts)}
+            labels, measured = _truths(self.segments, self.route - outside, inside)
+            for a in outside:
+                gone = TrueCoverage(a, labels[a].length_m, 0.0, None)
+                labels[a] = measured.truth[a] = gone
+            yield Phase(kept, labels, measured)
 
 
 def load_track(track_id: str) -> Track:
@@ -188,9 +238,29 @@ def load_track(track_id: str) -> Track:
                float(r["lat"]), 0.0, 0.0, "", True, True)
         for r in rows
     ]  # fmt: skip
+    labels, measured = _truths(segments, route, fixes)
+    return Track(segments, fixes, route, labels, measured, _near_times(segments, route, fixes))
+
+
+def _truths(segments: list[Segment], route: set[str], fixes: list[SimFix]
+            ) -> tuple[dict[str, TrueCoverage], MeasuredTruth]:
     labels = route_truth(
         segments, route, [(f.lon, f.lat) for f in fixes], min_fraction=MIN_FRACTION
     )
-    timed = [(f.lon, f.lat, f.time.timestamp() - t0) for f in fixes]
-    measured = measured_route_truth(segments, route, timed, min_fraction=MIN_FRACTION)
-    return Track(segments, fixes, route, labels, measured)
+    timed = [(f.lon, f.lat, f.time.timestamp()) for f in fixes]
+    return labels, measured_route_truth(segments, route, timed, min_fraction=MIN_FRACTION)
+
+
+def _near_times(segments: list[Segment], route: set[str], fixes: list[SimFix]
+                ) -> dict[str, tuple[float, ...]]:
+    proj = LocalProjection.around((f.lon, f.lat) for f in fixes)
+    xs, ys = proj.to_xy([f.lon for f in fixes], [f.lat for f in fixes])
+    points = shapely.points(xs, ys)
+    times = np.array([f.time.timestamp() for f in fixes])
+    out: dict[str, tuple[float, ...]] = {}
+    for s in segments:
+        if s.source_id in route:
+            lx, ly = proj.to_xy([c[0] for c in s.coords], [c[1] for c in s.coords])
+            line = shapely.linestrings(np.column_stack((lx, ly)))
+            out[s.source_id] = tuple(times[shapely.distance(points, line) <= NEAR_M].tolist())
+    return out

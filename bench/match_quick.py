@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import random
 import time
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import fields
 
@@ -85,15 +86,6 @@ def sim_pings(fixes: dict[str, list[SimFix]], noise: float, sensors: bool) -> li
     ]
 
 
-def every(fixes: list[Ping], every_s: float) -> list[Ping]:
-    """``geo.degrade.subsample`` for pings (keeps each first fix every_s after the last)."""
-    out: list[Ping] = []
-    for f in fixes:
-        if not out or f.t - out[-1].t >= every_s - 1e-6:
-            out.append(f)
-    return out
-
-
 def towns(
     names: Sequence[str],
     intervals: Sequence[int],
@@ -138,28 +130,26 @@ def towns(
 
 
 def tracks(ids: Sequence[str], intervals: Sequence[int], cfg: MatchConfig, verbose: bool) -> None:
+    """Every interval from each starting fix, as bench/coverage.py scores them
+    (``Track.phases``: the labels corrected where the dense track refutes them)."""
     tallies = {iv: Tally() for iv in intervals}
     for tid in ids:
         track = load_track(tid)
-        segments = track.segments
         # Times from the track's start, as the data set gives them.
         t0 = track.fixes[0].time.timestamp()
-        fixes = [Ping("car", f.time.timestamp() - t0, f.lon, f.lat) for f in track.fixes]
-        # The labels corrected where the dense track refutes them, as bench/coverage.py
-        # scores them (geo.route_truth.measured_route_truth).
-        truth = track.measured.truth
-        matcher = Matcher(segments, cfg)
+        matcher = Matcher(track.segments, cfg)
         for iv in intervals:
-            kept = every(fixes, iv)
             one = Tally()
-            covered, secs = run(matcher, kept)
-            one.add(covered, truth, len(kept), secs)
-            tallies[iv].add(covered, truth, len(kept), secs)
+            for phase in track.phases(iv):
+                kept = [Ping("car", f.time.timestamp() - t0, f.lon, f.lat)
+                        for f in phase.fixes]
+                covered, secs = run(matcher, kept)
+                one.add(covered, phase.measured.truth, len(kept), secs)
+                tallies[iv].add(covered, phase.measured.truth, len(kept), secs)
             if verbose:
-                print(
-                    f"  {tid} {iv:3d} s  {one.line()}  extra {one.extras[:6]} "
-                    f"missed {one.misses[:6]}"
-                )
+                extras = Counter(one.extras).most_common(6)
+                misses = Counter(one.misses).most_common(6)
+                print(f"  {tid} {iv:3d} s  {one.line()}  extra {extras} missed {misses}")
     for iv, t in tallies.items():
         if t.pings:
             print(f"  tracks {iv:3d} s  {t.line()}")
