@@ -3,8 +3,6 @@ the real Syracuse snow-route data); nearest block to a point."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import asyncpg
 import httpx
 import pytest
@@ -14,11 +12,9 @@ from app.importer import import_segments
 from app.search import parse_address
 from app.streets.geojson import read_geojson
 from app.streets.load import load_segments
+from tests.geo.geo_shared_data import shared_data
 from tests.public_support import seed_town
 from tests.support import LiveServer, add_town, make_settings
-
-SYRACUSE = Path(__file__).resolve().parents[3] / "shared/data/plow/syracuse/" \
-    "snow_route_segments.geojson.gz"
 
 
 async def names(http: httpx.AsyncClient, q: str, town: str = "kouvola") -> list[str]:
@@ -92,12 +88,14 @@ async def test_addresses_and_nearest(database: str, conn: asyncpg.Connection) ->
 @pytest.mark.timeout(300)
 async def test_syracuse_addresses(database: str, conn: asyncpg.Connection) -> None:
     """The real Syracuse snow routes: address ranges from L_F_ADD … R_T_ADD."""
-    assert SYRACUSE.is_file(), f"Syracuse data missing at {SYRACUSE}"
+    # Fails (never skips) without the data, and honours PLOWSHARE_SHARED_DATA like
+    # every other real-data test.
+    syracuse = shared_data("plow", "syracuse", "snow_route_segments.geojson.gz")
     town = await add_town(conn, "syracuse", "Syracuse")
-    segments = load_segments(SYRACUSE, id_property="snowroutesegmentid",
+    segments = load_segments(syracuse, id_property="snowroutesegmentid",
                              name_property="roadname")
     await import_segments(conn, town, segments)
-    loaded = await import_address_ranges(conn, town, read_geojson(SYRACUSE),
+    loaded = await import_address_ranges(conn, town, read_geojson(syracuse),
                                          id_property="snowroutesegmentid")
     assert loaded > 2500
     async with LiveServer(make_settings(database)) as srv, httpx.AsyncClient(
