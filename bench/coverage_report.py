@@ -311,8 +311,8 @@ def report(
         "a few metres).",
         "",
         "Every k-th fix is taken once from each of the first k fixes (k subsamples per "
-        "track and interval, pooled: at 60 s, 60 of them), so each row uses every fix "
-        "rather than one lucky or unlucky hundred. Each subsample sees the drive only "
+        "track and interval, pooled: at 60 s, 60 of them), so each row rests on k times "
+        "the pings rather than one lucky or unlucky hundred. Each subsample sees the drive only "
         "from its first fix to its last, and is scored on that part "
         "(`bench.coverage_rows.Track.phases`): its first and last arcs by the part "
         "driven within it, and labelled arcs the car came within 20 m of only before or "
