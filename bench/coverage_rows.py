@@ -191,17 +191,18 @@ class Track:
     near: dict[str, tuple[float, ...]]
 
     def phases(self, every_s: int) -> Iterator[Phase]:
-        """The track subsampled to every ``every_s``-th fix, once from each of the first
-        ``every_s`` fixes, each scored on the drive between its first and last fix.
+        """The track subsampled to a fix every ``every_s`` seconds, once from each of
+        its first ``every_s`` fixes, each scored on the drive between its first and
+        last fix.
 
         One subsample per interval is a small, lucky or unlucky sample at 60 s (a
         hundred-odd pings over six tracks); k of them rest on k times the pings.
         Where a track has a gap the tracker's clock restarts after it (as in
         ``geo.degrade.subsample``), so there some fixes land in two subsamples and
-        some in none. Each sees the
-        drive only from its first fix to its last, so its truth is measured on that
-        part: the arcs at its ends by the part driven within it, and route arcs the
-        car was near only outside it left out (serviced=None), not counted missed.
+        some in none. Each subsample sees the drive only from its first fix to its
+        last, so its truth is measured on that part: the arcs at its ends by the part
+        driven within it, and route arcs the car was near only outside it left out
+        (serviced=None), not counted missed.
         """
         start = self.fixes[0].time.timestamp()
         for phase in range(every_s):
