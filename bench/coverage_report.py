@@ -310,13 +310,17 @@ def report(
         "targets applied as for ≤ 10 m noise (the real error is unknown, typically "
         "a few metres).",
         "",
-        "Every k-th fix is taken once from each of the first k fixes (k subsamples per "
-        "track and interval, pooled: at 60 s, 60 of them), so each row rests on k times "
-        "the pings rather than one lucky or unlucky hundred. Each subsample sees the drive only "
-        "from its first fix to its last, and is scored on that part "
+        "Each interval k is taken k times, as a tracker on a fixed k-second schedule "
+        "would send the track, starting 0, 1, ... k-1 s after its first fix (the first "
+        "fix of each slot: at its time, or the first after it when none was at hand), "
+        "pooled: at 60 s, 60 subsamples. The schedules split the fixes between them; "
+        "only a fix that follows a pause (over 1 s since the one before) can fall to "
+        "several. Each subsample sees the "
+        "drive only from its first fix to its last, and is scored on that part "
         "(`bench.coverage_rows.Track.phases`): its first and last arcs by the part "
         "driven within it, and labelled arcs the car came within 20 m of only before or "
-        "after it left out rather than counted missed.",
+        "after it, or drove in a gap before or after it, left out rather than counted "
+        "missed.",
         "",
         f"- {tracks.info}",
         "",

@@ -19,7 +19,6 @@ import numpy as np
 import shapely
 
 from app.streets.load import load_segments
-from geo.degrade import subsample
 from geo.network import Segment
 from geo.projection import LocalProjection
 from geo.route_truth import MeasuredTruth, measured_route_truth, route_truth
@@ -186,28 +185,30 @@ class Track:
     labels: dict[str, TrueCoverage]
     # ... and corrected where the dense track shows otherwise (what the table scores).
     measured: MeasuredTruth
-    # When (epoch s) the car was within NEAR_M of each route arc; empty: never seen
-    # (driven in a gap between fixes, or not at all).
+    # When (epoch s) the car was within NEAR_M of each route arc it was seen on ...
     near: dict[str, tuple[float, ...]]
+    # ... and for route arcs no fix came near (driven in a gap between fixes), the
+    # gap (its two fixes' times) whose straight line passes nearest them.
+    hidden: dict[str, tuple[float, float]]
 
     def phases(self, every_s: int) -> Iterator[Phase]:
-        """The track subsampled to a fix every ``every_s`` seconds, once from each of
-        its first ``every_s`` fixes, each scored on the drive between its first and
-        last fix.
+        """The track as a tracker on a fixed ``every_s``-second schedule would send it,
+        once for each of the ``every_s`` possible schedules (starting 0, 1, ... s after
+        the first fix), each scored on the drive between its first and last fix.
 
         One subsample per interval is a small, lucky or unlucky sample at 60 s (a
-        hundred-odd pings over six tracks); k of them rest on k times the pings.
-        Where a track has a gap the tracker's clock restarts after it (as in
-        ``geo.degrade.subsample``), so there some fixes land in two subsamples and
-        some in none. Each subsample sees the drive only from its first fix to its
-        last, so its truth is measured on that part: the arcs at its ends by the part
-        driven within it, and route arcs the car was near only outside it left out
+        hundred-odd pings over six tracks). Each schedule sends the first fix of each
+        of its slots (a fix at its time, or the first one after it when none was at
+        hand), so the schedules split the fixes between them; only a fix that follows
+        a pause (over 1 s since the one before) can fall to several. Each subsample
+        sees the drive only from its first fix to its last, so its truth is measured
+        on that part: the arcs at its ends by the part driven within it, and route
+        arcs the car was near only outside it, or drove in a gap outside it, left out
         (serviced=None), not counted missed.
         """
         start = self.fixes[0].time.timestamp()
         for phase in range(every_s):
-            kept = subsample([f for f in self.fixes if f.time.timestamp() >= start + phase],
-                             every_s)
+            kept = _schedule(self.fixes, start + phase, every_s)
             if len(kept) < 2:
                 continue
             if kept[0] is self.fixes[0] and kept[-1] is self.fixes[-1]:
@@ -215,13 +216,28 @@ class Track:
                 continue
             ta, tb = kept[0].time.timestamp(), kept[-1].time.timestamp()
             inside = [f for f in self.fixes if ta <= f.time.timestamp() <= tb]
-            outside = {a for a, ts in self.near.items()
-                       if ts and not any(ta <= t <= tb for t in ts)}
+            outside = {a for a, ts in self.near.items() if not any(ta <= t <= tb for t in ts)}
+            outside |= {a for a, (t1, t2) in self.hidden.items() if not ta <= t1 < t2 <= tb}
             labels, measured = _truths(self.segments, self.route - outside, inside)
             for a in outside:
                 gone = TrueCoverage(a, labels[a].length_m, 0.0, None)
                 labels[a] = measured.truth[a] = gone
             yield Phase(kept, labels, measured)
+
+
+def _schedule(fixes: list[SimFix], start: float, every_s: float) -> list[SimFix]:
+    """The first fix in each ``every_s``-second slot from ``start`` on."""
+    out: list[SimFix] = []
+    last = -1
+    for f in fixes:
+        t = f.time.timestamp() - start
+        if t < -1e-6:
+            continue
+        slot = math.floor(t / every_s + 1e-9)
+        if slot > last:
+            out.append(f)
+            last = slot
+    return out
 
 
 def load_track(track_id: str) -> Track:
@@ -243,7 +259,7 @@ def load_track(track_id: str) -> Track:
         for r in rows
     ]  # fmt: skip
     labels, measured = _truths(segments, route, fixes)
-    return Track(segments, fixes, route, labels, measured, _near_times(segments, route, fixes))
+    return Track(segments, fixes, route, labels, measured, *_near_times(segments, route, fixes))
 
 
 def _truths(segments: list[Segment], route: set[str], fixes: list[SimFix]
@@ -256,15 +272,26 @@ def _truths(segments: list[Segment], route: set[str], fixes: list[SimFix]
 
 
 def _near_times(segments: list[Segment], route: set[str], fixes: list[SimFix]
-                ) -> dict[str, tuple[float, ...]]:
+                ) -> tuple[dict[str, tuple[float, ...]], dict[str, tuple[float, float]]]:
+    """(``Track.near``, ``Track.hidden``)."""
     proj = LocalProjection.around((f.lon, f.lat) for f in fixes)
     xs, ys = proj.to_xy([f.lon for f in fixes], [f.lat for f in fixes])
     points = shapely.points(xs, ys)
     times = np.array([f.time.timestamp() for f in fixes])
-    out: dict[str, tuple[float, ...]] = {}
+    jumps = np.flatnonzero(np.diff(times) > 1.5)  # fix k to k + 1 is a gap
+    chords = shapely.linestrings(
+        [[(xs[k], ys[k]), (xs[k + 1], ys[k + 1])] for k in jumps.tolist()])
+    near: dict[str, tuple[float, ...]] = {}
+    hidden: dict[str, tuple[float, float]] = {}
     for s in segments:
-        if s.source_id in route:
-            lx, ly = proj.to_xy([c[0] for c in s.coords], [c[1] for c in s.coords])
-            line = shapely.linestrings(np.column_stack((lx, ly)))
-            out[s.source_id] = tuple(times[shapely.distance(points, line) <= NEAR_M].tolist())
-    return out
+        if s.source_id not in route:
+            continue
+        lx, ly = proj.to_xy([c[0] for c in s.coords], [c[1] for c in s.coords])
+        line = shapely.linestrings(np.column_stack((lx, ly)))
+        seen = times[shapely.distance(points, line) <= NEAR_M]
+        if len(seen):
+            near[s.source_id] = tuple(seen.tolist())
+        elif len(jumps):
+            k = int(jumps[int(np.argmin(shapely.distance(chords, line)))])
+            hidden[s.source_id] = (float(times[k]), float(times[k + 1]))
+    return near, hidden

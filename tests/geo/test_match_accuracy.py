@@ -191,15 +191,26 @@ def test_a_real_car_poking_into_dead_ends_without_reported_speed() -> None:
         assert poked <= covered, (track_id, poked - covered)
 
 
+def on_schedule(fixes: list[Ping], start: float, every_s: float) -> list[Ping]:
+    """A tracker reporting every ``every_s`` s from ``start``: the first fix of each slot
+    (as bench.coverage_rows.Track.phases picks them)."""
+    out: list[Ping] = []
+    for f in fixes:
+        if f.t >= start and (not out or (f.t - start) // every_s > (out[-1].t - start) // every_s):
+            out.append(f)
+    return out
+
+
 def test_a_real_car_out_to_a_corner_and_back_between_fixes_a_minute_apart() -> None:
-    # Christiansburg (00000026), position and time only, every 60th fix: twice the car
+    # Christiansburg (00000026), position and time only, a fix a minute: twice the car
     # drives down one street to a corner and back up the next (arcs 668/666/674 then
     # 633; 185/472), about twice the straight line between its fixes. That is more
     # than 12 betas over it, so the transition's metres cap alone ruled the route out
     # and the track split there instead. The ratio cue now allows up to twice the
-    # line. Measured when written, over the 60 ways to pick every 60th fix: both
-    # corners credited in 60 (26 with the cap alone), and the same false blocks (the
-    # loop near the start, driven one way and read the other in some) either way.
+    # line. Over the 60 one-minute schedules (starting 0-59 s after the first fix),
+    # measured when written: both corners credited in 58 (53 with the cap alone; the
+    # other two still lose 668-633 to a different route), and no false block the
+    # cap alone does not also give.
     segments, truth, fixes = gps_truth("00000026")
     v_arcs = {"668", "666", "674", "633", "185", "472"}
     assert all(truth[a].serviced for a in v_arcs)
@@ -210,9 +221,10 @@ def test_a_real_car_out_to_a_corner_and_back_between_fixes_a_minute_apart() -> N
         matcher = Matcher(segments, MatchConfig(plausible_ratio=ratio))
         found[ratio], wrong[ratio] = 0, set()
         for phase in range(60):
-            pings = every([f for f in fixes if f.t >= fixes[0].t + phase], 60)
+            pings = on_schedule(fixes, fixes[0].t + phase, 60)
             covered = covered_ids(match_batch(matcher, pings))
             found[ratio] += v_arcs <= covered
             wrong[ratio] |= covered & false_blocks
-    assert found[MatchConfig().plausible_ratio] == 60 and found[0.0] < 40, found
-    assert wrong[MatchConfig().plausible_ratio] <= wrong[0.0], wrong
+    new = MatchConfig().plausible_ratio
+    assert found[new] >= 58 and found[new] - found[0.0] >= 4, found
+    assert wrong[new] <= wrong[0.0], wrong
