@@ -187,7 +187,11 @@ def transition(
                     if hit is None:
                         need = bound - ob
                         if best[j] > _NEG:
-                            # Longer than this, the route scores below best[j].
+                            # Longer than this, the route scores below best[j] by
+                            # the straight-line cue. (Without speeds the ratio cue
+                            # can score it higher, so this also trims long detours;
+                            # searching as far as that cue allows measured worse:
+                            # real tracks at 60 s 0.9890/0.9539 -> 0.9884/0.9534.)
                             room = (sa - best[j] + mix_gc) / inv_beta + gc
                             if use_speed:
                                 room = max(room, (sa - best[j] + mix_v) / inv_beta_v + expect)
