@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import math
 import random
 import statistics
@@ -179,8 +180,11 @@ def turn_share(g: StreetGraph, fixes: Sequence[SimFix]) -> float:
 def test_straight_weight_makes_plows_turn_less(graph: StreetGraph) -> None:
     kw = {"duration_s": 2 * 3600, "interval_s": 1, "start_time": T0}
     even = drive(graph, random.Random(4), **kw)
-    # The default is the even pick, draw for draw: seeded drives stay as they were.
-    assert drive(graph, random.Random(4), straight=1.0, **kw) == even
+    # The default is the even pick, draw for draw: seeded drives (the benchmark's
+    # fleets) are as they were before the weight existed. Fingerprint of this drive's
+    # first 10 min taken with the code of 675913c, which had no weight.
+    first = "|".join(f"{f.source_id}:{int(f.forward)}" for f in even[:601])
+    assert hashlib.sha256(first.encode()).hexdigest()[:16] == "301e8c8c38c216cb"
     ahead = drive(graph, random.Random(4), straight=6.0, **kw)
     # Measured on Krems: about 0.5 of block changes turn with the even pick, 0.3 with
     # straight on weighted 6 to 1 (bench/route_realism.py has real plows' figures).
