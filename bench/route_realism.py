@@ -18,9 +18,10 @@ simulated fleets of ``bench/coverage.py``:
   in a row that do not meet (a block shorter than a second's drive between them)
   are unclear too. U-turns on one block are left out of both.
 - **Turns per km**: heading changes of more than 60 degrees along the path
-  (``turns_per_km``). Real: the Drammen plows' pings as the feed gave them (1-58 s
-  apart); the simulated drives sampled with the same gaps (drawn at random from
-  Drammen's), since sparser positions cut corners and hide turns. Drammen is 4
+  (``turns_per_km``). Real: the Drammen plows' pings as the feed gave them (mostly
+  1-58 s apart; longer pauses end a path); the simulated drives sampled with the
+  same gaps (drawn at random from Drammen's, pauses aside), since sparser
+  positions cut corners and hide turns. Drammen is 4
   vehicles and about 40 km: a small sample.
 
     .venv/bin/python -m bench.route_realism          # prints a markdown section
@@ -209,6 +210,7 @@ def main() -> None:
     a = ap.parse_args()
     syr, events = syracuse_turns()
     d_km, d_turns, gaps, d_n = drammen()
+    driving = [g for g in gaps if g <= GAP_S]  # not the pauses between trips
     print("| plows | moves (unclear) | turn share (unclear as turns) | path km | turns per km |")
     print("|---|---:|---:|---:|---:|")
     print(f"| real: Syracuse service events ({events:,}) | {syr.moves:,} ({syr.unclear:,}) | "
@@ -219,7 +221,7 @@ def main() -> None:
         turns = moves = unclear = path_turns = 0
         km = 0.0
         for seed in range(1, a.seeds + 1):
-            t, k, m = simulated(name, seed, a.vehicles, a.duration, gaps, a.straight)
+            t, k, m = simulated(name, seed, a.vehicles, a.duration, driving, a.straight)
             turns, moves, unclear = turns + t.turns, moves + t.moves, unclear + t.unclear
             km, path_turns = km + k, path_turns + m
         print(f"| simulated: {name} | {moves:,} ({unclear:,}) | "
