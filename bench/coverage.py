@@ -6,11 +6,11 @@
 Simulated storms: for each real OSM network, seeded plows drive for a while; the true
 serviced set comes from the dense noiseless drive (``geo.truth``). The pings are then
 thinned to 1-60 s, jittered, and in some rows thinned further by dropouts or spoiled
-by outliers (``geo.degrade``). Real tracks: the six gps-truth car tracks, subsampled
-from each possible starting fix (``Track.phases``), scored against their true route
-arcs. Both engines get the same pings and the same "one pass covers >= min_fraction
-of the block" rule; scores are length-weighted precision and recall of serviced
-blocks, pooled over networks.
+by outliers (``geo.degrade``). Real tracks: the six gps-truth car tracks, as trackers
+on each possible k-second schedule would send them (``Track.phases``), scored against
+their true route arcs. Both engines get the same pings and the same "one pass covers
+>= min_fraction of the block" rule; scores are length-weighted precision and recall
+of serviced blocks, pooled over networks.
 
 Needs ``fastmm`` (bench/requirements.txt). Never part of the test suite.
 """
@@ -31,6 +31,7 @@ import tempfile  # noqa: E402
 import time  # noqa: E402
 from collections.abc import Callable, Mapping, Sequence  # noqa: E402
 from concurrent.futures import ProcessPoolExecutor  # noqa: E402
+from functools import partial  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 from app.sim_offline import degrade_fleet, simulate_fleet  # noqa: E402
@@ -165,16 +166,14 @@ def run_network(
             ours = _to_pings(pings, sc)
             if k == len(scenarios(quick)) - 1:
                 plowshare.check(ours)
-            covered, secs = _timed(lambda ours=ours, e=plowshare: e.run(ours))
+            covered, secs = _timed(partial(plowshare.run, ours))
             res.rows[(sc.label, "plowshare")] = score(covered, truth, n, secs)
         theirs = {
             v: [FmmPing(f.lon, f.lat, f.time.timestamp(), f.plow if sc.sensors else None)
                 for f in fixes]
             for v, fixes in pings.items()
         }  # fmt: skip
-        covered, secs = _timed(
-            lambda theirs=theirs, sc=sc: _fmm_run(fmm, theirs, sc.interval_s, sc.noise_m)
-        )
+        covered, secs = _timed(partial(_fmm_run, fmm, theirs, sc.interval_s, sc.noise_m))
         res.rows[(sc.label, "fmm")] = score(covered, truth, n, secs)
     return res
 
@@ -220,12 +219,9 @@ def run_tracks(track_ids: Sequence[str], intervals: Sequence[int], cache: str) -
                 if plowshare is not None:
                     # Positions and times only: the data set has nothing else.
                     ours = [Ping("car", f.time.timestamp(), f.lon, f.lat) for f in kept]
-                    runs.append(("plowshare",
-                                 *_timed(lambda ours=ours, e=plowshare: e.run(ours))))
+                    runs.append(("plowshare", *_timed(partial(plowshare.run, ours))))
                 theirs = {"car": [FmmPing(f.lon, f.lat, f.time.timestamp()) for f in kept]}
-                runs.append(("fmm", *_timed(
-                    lambda theirs=theirs, i=interval, fm=fmm: _fmm_run(fm, theirs, i, 10.0)
-                )))  # fmt: skip
+                runs.append(("fmm", *_timed(partial(_fmm_run, fmm, theirs, interval, 10.0))))
                 for engine, covered, secs in runs:
                     for key, against in ((engine, phase.measured.truth),
                                          (engine + LABELS, phase.labels)):
