@@ -19,9 +19,10 @@ import numpy as np
 import shapely
 
 from app.streets.load import load_segments
+from geo.degrade import on_schedule
 from geo.network import Segment
 from geo.projection import LocalProjection
-from geo.route_truth import MeasuredTruth, measured_route_truth, route_truth
+from geo.route_truth import NEAR_M, MeasuredTruth, measured_route_truth, route_truth
 from geo.simulate import SimFix
 from geo.truth import TrueCoverage
 
@@ -161,13 +162,11 @@ def track_intervals(quick: bool) -> tuple[int, ...]:
     return (1, 15, 60) if quick else INTERVALS
 
 
-# A route arc the car came this close to was seen (as geo.route_truth's near_m).
-NEAR_M = 20.0
 
 
 @dataclass(frozen=True, slots=True)
 class Phase:
-    """Every k-th fix of a track from one starting fix, and the truth for what it saw."""
+    """A track as one k-second schedule sends it, and the truth for what it saw."""
 
     fixes: list[SimFix]
     labels: dict[str, TrueCoverage]
@@ -206,9 +205,9 @@ class Track:
         arcs the car was near only outside it, or drove in a gap outside it, left out
         (serviced=None), not counted missed.
         """
-        start = self.fixes[0].time.timestamp()
+        times = [f.time.timestamp() for f in self.fixes]
         for phase in range(every_s):
-            kept = _schedule(self.fixes, start + phase, every_s)
+            kept = [self.fixes[i] for i in on_schedule(times, times[0] + phase, every_s)]
             if len(kept) < 2:
                 continue
             if kept[0] is self.fixes[0] and kept[-1] is self.fixes[-1]:
@@ -223,21 +222,6 @@ class Track:
                 gone = TrueCoverage(a, labels[a].length_m, 0.0, None)
                 labels[a] = measured.truth[a] = gone
             yield Phase(kept, labels, measured)
-
-
-def _schedule(fixes: list[SimFix], start: float, every_s: float) -> list[SimFix]:
-    """The first fix in each ``every_s``-second slot from ``start`` on."""
-    out: list[SimFix] = []
-    last = -1
-    for f in fixes:
-        t = f.time.timestamp() - start
-        if t < -1e-6:
-            continue
-        slot = math.floor(t / every_s + 1e-9)
-        if slot > last:
-            out.append(f)
-            last = slot
-    return out
 
 
 def load_track(track_id: str) -> Track:

@@ -130,8 +130,8 @@ def towns(
 
 
 def tracks(ids: Sequence[str], intervals: Sequence[int], cfg: MatchConfig, verbose: bool) -> None:
-    """Every interval from each starting fix, as bench/coverage.py scores them
-    (``Track.phases``: the labels corrected where the dense track refutes them)."""
+    """Every interval as each of its schedules sends it, as bench/coverage.py scores
+    them (``Track.phases``: the labels corrected where the dense track refutes them)."""
     tallies = {iv: Tally() for iv in intervals}
     for tid in ids:
         track = load_track(tid)

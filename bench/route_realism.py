@@ -80,7 +80,7 @@ class Turns:
         h1 = math.atan2(p1.y - p0.y, p1.x - p0.x)
         h2 = math.atan2(p3.y - p2.y, p3.x - p2.x)
         self.moves += 1
-        if abs((math.degrees(h2 - h1) + 180.0) % 360.0 - 180.0) > TURN_DEG:
+        if _turned_deg(h1, h2) > TURN_DEG:
             self.turns += 1
 
 
@@ -172,10 +172,15 @@ def turns_per_km(proj: LocalProjection, fixes: Sequence[tuple[float, float, floa
         last = -math.inf
         for i in range(WINDOW, len(heads) - WINDOW + 1):
             before, after = _mean_angle(heads[i - WINDOW:i]), _mean_angle(heads[i:i + WINDOW])
-            change = abs((math.degrees(after - before) + 180.0) % 360.0 - 180.0)
+            change = _turned_deg(before, after)
             if change > PATH_TURN_DEG and i - last > 2 * WINDOW:
                 turns, last = turns + 1, i
     return km, turns
+
+
+def _turned_deg(h1: float, h2: float) -> float:
+    """Degrees between two headings given in radians (0-180)."""
+    return abs((math.degrees(h2 - h1) + 180.0) % 360.0 - 180.0)
 
 
 def _mean_angle(angles: Iterable[float]) -> float:

@@ -9,6 +9,7 @@ benchmark exactly. Gaussian jitter lives in ``geo.simulate.add_noise``.
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Sequence
 from dataclasses import replace
@@ -49,6 +50,27 @@ def subsample(fixes: Sequence[T], every_s: float) -> list[T]:
         if last is None or (fix.time - last).total_seconds() >= every_s - _TIME_EPS_S:
             out.append(fix)
             last = fix.time
+    return out
+
+
+def on_schedule(times: Sequence[float], start: float, every_s: float) -> list[int]:
+    """Indices of the fixes a tracker on a fixed schedule sends: the first fix of each
+    ``every_s``-second slot from ``start`` on (a fix at its time, or the first one after
+    it when none was at hand). Unlike ``subsample`` the clock never restarts, so the
+    schedules starting 0, 1, ... every_s - 1 s in split the fixes between them.
+    ``times`` in seconds, ascending.
+    """
+    if every_s <= 0:
+        raise ValueError("every_s must be positive")
+    out: list[int] = []
+    last = -1
+    for i, t in enumerate(times):
+        if t < start - _TIME_EPS_S:
+            continue
+        slot = math.floor((t - start) / every_s + 1e-9)
+        if slot > last:
+            out.append(i)
+            last = slot
     return out
 
 

@@ -26,6 +26,9 @@ from geo.truth import (
     project_point,
 )
 
+# A pass this close to an arc has seen it (measured_route_truth's near_m).
+NEAR_M = 20.0
+
 
 def route_truth(
     segments: Sequence[Segment],
@@ -171,7 +174,7 @@ def measured_route_truth(
     *,
     min_fraction: float = 0.8,
     unsure_m: float = 15.0,
-    near_m: float = 20.0,
+    near_m: float = NEAR_M,
     far_m: float = 50.0,
     max_gap_s: float = 2.0,
     max_speed_mps: float = 40.0,

@@ -212,4 +212,3 @@ class Search:
             if node == target:
                 return done[node]
         return None
-

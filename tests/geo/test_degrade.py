@@ -12,7 +12,7 @@ from geo_shared_data import shared_data
 from pyproj import Geod
 
 from app.streets.load import load_segments
-from geo.degrade import add_outliers, drop_out, jitter_motion, subsample
+from geo.degrade import add_outliers, drop_out, jitter_motion, on_schedule, subsample
 from geo.graph import StreetGraph
 from geo.simulate import SimFix, drive
 
@@ -128,3 +128,17 @@ def test_motion_jitter_spoils_speed_and_heading_only(fixes: list[SimFix]) -> Non
     ]
     with pytest.raises(ValueError):
         jitter_motion(fixes, random.Random(8), speed_sigma_mps=-1)
+
+
+def test_schedules_split_the_fixes_and_never_restart_their_clock() -> None:
+    # 1 Hz with a 7 s gap after t=10: each 5 s schedule sends the first fix of each of
+    # its slots, so the five schedules use every fix, each once, but the first after
+    # the gap: each schedule's slot that reaches into the gap falls to it.
+    times = [float(t) for t in range(11)] + [float(t) for t in range(18, 30)]
+    picked = [on_schedule(times, p, 5) for p in range(5)]
+    assert picked[0] == [0, 5, 10, 11, 13, 18]  # t = 0, 5, 10, 18, 20, 25
+    used = [times[i] for sched in picked for i in sched]
+    assert set(used) == set(times)
+    assert sorted(t for t in used if used.count(t) > 1) == [18.0] * 5
+    with pytest.raises(ValueError):
+        on_schedule(times, 0.0, 0)

@@ -24,6 +24,7 @@ from test_match_support import Net, krems
 
 from app.streets.load import load_segments
 from geo.coverage import compute_coverage, match_batch
+from geo.degrade import on_schedule
 from geo.match import MatchConfig, Matcher, Ping
 from geo.network import Segment
 from geo.route_truth import route_truth
@@ -191,16 +192,6 @@ def test_a_real_car_poking_into_dead_ends_without_reported_speed() -> None:
         assert poked <= covered, (track_id, poked - covered)
 
 
-def on_schedule(fixes: list[Ping], start: float, every_s: float) -> list[Ping]:
-    """A tracker reporting every ``every_s`` s from ``start``: the first fix of each slot
-    (as bench.coverage_rows.Track.phases picks them)."""
-    out: list[Ping] = []
-    for f in fixes:
-        if f.t >= start and (not out or (f.t - start) // every_s > (out[-1].t - start) // every_s):
-            out.append(f)
-    return out
-
-
 def test_a_real_car_out_to_a_corner_and_back_between_fixes_a_minute_apart() -> None:
     # Christiansburg (00000026), position and time only, a fix a minute: twice the car
     # drives down one street to a corner and back up the next (arcs 668/666/674 then
@@ -215,13 +206,14 @@ def test_a_real_car_out_to_a_corner_and_back_between_fixes_a_minute_apart() -> N
     v_arcs = {"668", "666", "674", "633", "185", "472"}
     assert all(truth[a].serviced for a in v_arcs)
     false_blocks = {k for k, t in truth.items() if t.serviced is False}
+    times = [f.t for f in fixes]
     found: dict[float, int] = {}
     wrong: dict[float, set[str]] = {}
     for ratio in (0.0, MatchConfig().plausible_ratio):
         matcher = Matcher(segments, MatchConfig(plausible_ratio=ratio))
         found[ratio], wrong[ratio] = 0, set()
         for phase in range(60):
-            pings = on_schedule(fixes, fixes[0].t + phase, 60)
+            pings = [fixes[i] for i in on_schedule(times, times[0] + phase, 60)]
             covered = covered_ids(match_batch(matcher, pings))
             found[ratio] += v_arcs <= covered
             wrong[ratio] |= covered & false_blocks
