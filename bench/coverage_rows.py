@@ -214,7 +214,7 @@ class Track:
                 yield Phase(kept, self.labels, self.measured)
                 continue
             ta, tb = kept[0].time.timestamp(), kept[-1].time.timestamp()
-            inside = [f for f in self.fixes if ta <= f.time.timestamp() <= tb]
+            inside = [f for f, t in zip(self.fixes, times, strict=True) if ta <= t <= tb]
             outside = {a for a, ts in self.near.items() if not any(ta <= t <= tb for t in ts)}
             outside |= {a for a, (t1, t2) in self.hidden.items() if not ta <= t1 < t2 <= tb}
             labels, measured = _truths(self.segments, self.route - outside, inside)
