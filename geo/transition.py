@@ -76,7 +76,7 @@ def transition(
     dt = max(cur.t - prev.t_leave, 1e-3)
     gc = math.hypot(cur.x - prev.x, cur.y - prev.y)
     noise = 3.0 * (prev.sigma + cur.sigma)
-    lmax = min(cfg.max_speed_mps * dt + noise, 2.0 * gc + cfg.max_detour_m)
+    detour = 2.0 * gc + cfg.max_detour_m
     inv_beta = 1.0 / (cfg.beta_m + cfg.beta_per_s * dt)
     tol = cfg.reverse_tolerance_sigmas * max(prev.sigma, cur.sigma)
     # With reported speeds the route length should also be near speed x time. That
@@ -110,13 +110,17 @@ def transition(
     reach = gc + implausible / inv_beta
     if expect >= 0.0:
         reach = max(reach, expect + implausible / inv_beta_v)
+        # A winding road (hairpins, a bend round a hill) can be far longer than twice
+        # the line between its fixes: what the vehicle's speed says it drove is no
+        # detour. Without this a long mountain block is split into pieces.
+        detour = max(detour, reach)
     if not reported and cfg.ratio_weight > 0:
         # Without speeds the ratio cue scores a detour by how many times longer than
         # the straight line it is, and up to about twice is ordinary between fixes a
         # minute apart (out to a corner and back up the next street): the metres cap
         # alone, fine for fixes seconds apart, would turn such a drive into a split.
         reach = max(reach, cfg.plausible_ratio * gc)
-    lmax = min(lmax, reach)
+    lmax = min(cfg.max_speed_mps * dt + noise, detour, reach)
     length, to, frm, rev = net.length, net.to, net.frm, net.reverse
     wrong, dead = net.wrong_way, net.dead_end
     ww, ut, tb = cfg.wrong_way_penalty_m, cfg.u_turn_penalty_m, cfg.turn_back_penalty_m

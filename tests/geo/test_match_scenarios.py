@@ -238,6 +238,34 @@ def test_a_mountain_road_that_passes_close_to_itself_is_followed_through_its_hai
             assert forward > 0.97 * road.length_m, (seed, interval, forward)
 
 
+def test_a_winding_road_between_fixes_a_minute_apart_is_one_pass() -> None:
+    net = andorra()
+    # A 5.4 km block of mountain road whose hairpins bring it back on itself: a
+    # minute's drive along it can end 100 m from where it began. The fixes' speeds say
+    # how far the plow drove; a cap of twice the straight line (plus 400 m) on any
+    # route read such moves as impossible, split the track and lost the block.
+    road = net.edge("w32722815:2")
+    assert road.length_m > 5000
+    # (Before, at 12 m/s and 60 s, and at 90 s, about half the block was lost.)
+    drive = Drive.along([road])
+    for speed, interval in ((10.0, 60.0), (12.0, 60.0), (10.0, 90.0), (12.0, 90.0)):
+        samples = sample(drive, interval_s=interval, speed=speed)
+        short = min(GEOD.line_length([a[1], b[1]], [a[2], b[2]])
+                    for a, b in pairwise(samples))
+        assert short < 0.25 * interval * speed  # the road really doubles back
+        for seed in range(3):
+            case = (speed, interval, seed)
+            fixes = pings(samples, random.Random(seed), speed=speed)
+            track = net.matcher.track("plow-1")
+            out = track.push_many(fixes) + track.flush()
+            assert track.stats.splits == 0 and track.stats.outliers == 0, case
+            # Only noise at the road's far end may reach a little onto the next block.
+            assert sum(t.end_m - t.start_m for t in out if t.source_id != road.source_id) < 30
+            result, _ = cover(net, fixes)
+            assert serviced(result) == {road.source_id}, case
+            assert result[road.source_id].covered_fraction > 0.97, case
+
+
 def test_a_stop_between_sparse_fixes_invents_no_loop() -> None:
     # Speed x time is the cue that finds a loop round a block between sparse fixes,
     # but a plow that waited at a light, or reached the end of its run early, drove
