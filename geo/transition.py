@@ -136,6 +136,7 @@ def transition(
     back = [-1] * k
     kind = [SAME] * k
     dist = [0.0] * k
+    opts: tuple[tuple[float, float, int], ...]  # (metres, penalty, kind) to score
     # Hypotheses this far behind the best cannot come back: skip their routes.
     floor = max(prev_score) - BEAM
     use_speed = expect >= 0.0
@@ -178,11 +179,10 @@ def transition(
                     ln, pen = ob - oa, 0.0
                 else:
                     ln, pen = 0.0, oa - ob
-                kd = SAME
+                opts = ((ln, pen, SAME),)
             else:
                 ln = math.inf
                 pen = 0.0
-                kd = ROUTED
                 if rest <= lmax:
                     if search is None:
                         search = net.search(to[ea])
@@ -214,6 +214,7 @@ def transition(
                         last = hit[2]
                         if last >= 0 and rev[last] == eb and not dead[last]:
                             pen += tb  # on, and back at the last crossing onto this block
+                opts = ((ln, pen, ROUTED),)
                 if eb == ra:
                     u, pb = u_turn_point(la, oa, length[eb], ob)
                     l2 = 2.0 * u - oa - pb
@@ -221,32 +222,36 @@ def transition(
                     # why they went in); sparse fixes rarely catch the very end. Fixes
                     # seconds apart would have: there a turn is where they show it.
                     p2 = ut * 3.0 if dead[ea] and dt > _DENSE_S else ut
-                    if l2 + p2 < ln + pen:
-                        ln, pen, kd = l2, p2, U_TURN
-            if ln > lmax:
-                continue
-            miss = (ln - gc if ln > gc else gc - ln) * inv_beta
-            if ratio_w > 0.0:
-                mr = ratio_w * (math.log(ln + _RATIO_M) - math.log(gc + _RATIO_M))
-                if mr < 0.0:
-                    mr = -mr
-                if mr < miss:
-                    miss = mr
-            if use_speed:
-                # Max rather than sum of the mixture: the same ranking within log 2.
-                miss_v = (ln - expect if ln > expect else expect - ln) * inv_beta_v
-                if miss - mix_gc > miss_v - mix_v:
-                    miss = miss_v - mix_v + mix_gc
-                    if miss_v > implausible:
+                    # Both ways round are scored in full, not just by length: the
+                    # shorter is not always the likelier (speed x time can say the
+                    # vehicle went on to the crossing or the dead end's end and back).
+                    opts = ((ln, pen, ROUTED), (l2, p2, U_TURN)) if ln < math.inf else (
+                        (l2, p2, U_TURN),)
+            for ln, pen, kd in opts:
+                if ln > lmax:
+                    continue
+                miss = (ln - gc if ln > gc else gc - ln) * inv_beta
+                if ratio_w > 0.0:
+                    mr = ratio_w * (math.log(ln + _RATIO_M) - math.log(gc + _RATIO_M))
+                    if mr < 0.0:
+                        mr = -mr
+                    if mr < miss:
+                        miss = mr
+                if use_speed:
+                    # Max rather than sum of the mixture: the same ranking within log 2.
+                    miss_v = (ln - expect if ln > expect else expect - ln) * inv_beta_v
+                    if miss - mix_gc > miss_v - mix_v:
+                        miss = miss_v - mix_v + mix_gc
+                        if miss_v > implausible:
+                            continue
+                    elif miss > implausible:
                         continue
                 elif miss > implausible:
                     continue
-            elif miss > implausible:
-                continue
-            s = sa + mix_gc - miss - pen * inv_beta
-            if s > best[j]:
-                best[j] = s
-                back[j] = i
-                kind[j] = kd
-                dist[j] = ln
+                s = sa + mix_gc - miss - pen * inv_beta
+                if s > best[j]:
+                    best[j] = s
+                    back[j] = i
+                    kind[j] = kd
+                    dist[j] = ln
     return best, back, kind, dist
