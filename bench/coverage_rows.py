@@ -156,6 +156,8 @@ class JobResult:
 
 # Engine names of the rows scored against the data set's labels as given.
 LABELS = "/labels"
+# ... and of fastmm's rows with its blade changes read generously (bench.blade_rule).
+EITHER = "/either"
 
 
 def track_intervals(quick: bool) -> tuple[int, ...]:

@@ -19,6 +19,8 @@ from pathlib import Path
 import fastmm
 from pyproj import Transformer
 
+from bench.blade_rule import BLADE_RULES, blade_pieces
+from geo.emit import Cleared, Piece
 from geo.graph import StreetGraph
 from geo.network import Segment
 
@@ -49,6 +51,10 @@ class FmmPing:
     lat: float
     t: float  # epoch seconds
     plow: bool | None = None
+
+
+# Each vehicle's matched path with its pings, time-ordered (FmmBaseline.match).
+Matched = list[tuple[fastmm.SplitMatchResult, list[FmmPing]]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,12 +147,12 @@ class FmmBaseline:
             self._matchers[delta] = matcher
         return matcher
 
-    def coverage(
+    def match(
         self, pings_by_vehicle: dict[str, list[FmmPing]], interval_s: float
-    ) -> dict[str, float]:
-        """Per block: largest share covered in one blade-down pass (0 if never matched)."""
+    ) -> Matched:
+        """fastmm's matched path of each vehicle with two or more pings, time-ordered."""
         matcher = self.prepare(interval_s)
-        best: dict[str, float] = {}
+        out: Matched = []
         for pings in pings_by_vehicle.values():
             if len(pings) < 2:
                 continue
@@ -162,41 +168,68 @@ class FmmBaseline:
                     gps_error=self._gps_error,
                     reverse_tolerance=self.reverse_tolerance,
                 )
-            for edge_id, lo, hi in self._passes(result, pings):
+            out.append((result, pings))
+        return out
+
+    def coverage_of(
+        self, matched: Matched, blade_rule: str = "placed",
+    ) -> dict[str, float]:
+        """Per block: largest share covered in one blade-down pass (0 if never matched).
+
+        ``blade_rule`` says where the blade went up or down between two pings that
+        differ (``bench.blade_rule``): "placed" where plowshare's engine would put it,
+        so both engines are scored under one rule; "either" credits the whole step.
+        """
+        if blade_rule not in BLADE_RULES:
+            raise ValueError(f"blade_rule must be one of {BLADE_RULES}, not {blade_rule!r}")
+        best: dict[str, float] = {}
+        for result, pings in matched:
+            for edge_id, lo, hi in self._passes(result, pings, blade_rule):
                 info = self._edges[edge_id]
                 frac = 1.0 if info.length <= 0 else min(max((hi - lo) / info.length, 0.0), 1.0)
                 if frac > best.get(info.source_id, 0.0):
                     best[info.source_id] = frac
         return best
 
+    def coverage(
+        self, pings_by_vehicle: dict[str, list[FmmPing]], interval_s: float,
+        blade_rule: str = "placed",
+    ) -> dict[str, float]:
+        """``coverage_of`` the pings' matched paths."""
+        return self.coverage_of(self.match(pings_by_vehicle, interval_s), blade_rule)
+
+    def _length(self, edge_id: int) -> float:
+        return self._edges[edge_id].length
+
     def _passes(
-        self, result: fastmm.SplitMatchResult, pings: Sequence[FmmPing]
+        self, result: fastmm.SplitMatchResult, pings: Sequence[FmmPing], blade_rule: str
     ) -> Iterator[tuple[int, float, float]]:
-        """(edge, lo, hi) per pass: consecutive matched pieces on one edge, merged."""
+        """(edge, lo, hi) per pass: consecutive blade-down pieces on one edge, merged."""
+        cleared = Cleared()  # this vehicle's plowing, for the "placed" blade rule
         for sub in result.subtrajectories:
             if sub.error_code != fastmm.MatchErrorCode.SUCCESS:
                 continue
             current: list[float] | None = None  # [edge, lo, hi]
             for seg in sub.segments:
-                i, j = seg.p0.trajectory_index, seg.p1.trajectory_index
-                # The blade may go down or up anywhere between two pings: the path
-                # between them counts unless both say the blade was up.
-                blade = not (pings[i].plow is False and pings[j].plow is False)
+                a, b = pings[seg.p0.trajectory_index], pings[seg.p1.trajectory_index]
+                route: list[Piece] = []
                 for k, edge in enumerate(seg.edges):
                     # On a step's first edge fastmm measures points from the step's
                     # entry point (p0), elsewhere from the edge's start.
                     base = seg.p0.offset_from_start_of_edge if k == 0 else 0.0
                     offs = [base + p.edge_offset for p in edge.points] or [base]
-                    lo, hi = min(offs), max(offs)
-                    eid = edge.edge_id
+                    route.append((int(edge.edge_id), min(offs), max(offs)))
+                pieces = blade_pieces(route, a.plow is not False, b.plow is not False,
+                                      a.t, b.t, cleared, self._length, blade_rule)
+                for eid, lo, hi, down in pieces:
                     if current is not None and current[0] == eid and lo <= current[2] + 1.0:
-                        if blade:
+                        if down:
                             current[2] = max(current[2], hi)
                         continue
                     if current is not None:
                         yield int(current[0]), current[1], current[2]
                         current = None
-                    if blade:
+                    if down:
                         current = [float(eid), lo, hi]
             if current is not None:
                 yield int(current[0]), current[1], current[2]

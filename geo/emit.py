@@ -110,6 +110,27 @@ def _switch_point(route: list[Piece], total: float, down_first: bool | None,
     return best
 
 
+def blade_switch(route: list[Piece], cleared: Cleared | None, t: float,
+                 down_first: bool | None) -> float:
+    """Where along ``route`` (metres from its start) a blade or spreader change goes.
+
+    ``down_first`` is the blade state at the route's start (None: not known at both
+    fixes), ``t`` the time of the route's first fix, ``cleared`` what this vehicle
+    plowed so far (see ``_switch_point``). The coverage benchmark puts fastmm's blade
+    changes with this same rule, so both engines are scored alike.
+    """
+    total = sum(p[2] - p[1] for p in route)
+    known: set[int] = set()
+    if cleared is not None:
+        since = t - SHIFT_S
+        at = cleared.at
+        known = {e for e, _, _ in route if at.get(e, -math.inf) >= since}
+    # Only a route over streets this vehicle already cleared says it is working its
+    # beat; on a route it never plowed (driving out to it, say) the blade could have
+    # changed anywhere, and the middle is the fairest guess.
+    return _switch_point(route, total, down_first if known else None, known)
+
+
 def traversals(m: Matcher, vehicle: str, a: Step, b: Step,
                cleared: Cleared | None = None) -> list[Traversal]:
     """The route from a's chosen state to b's as traversals.
@@ -129,16 +150,8 @@ def traversals(m: Matcher, vehicle: str, a: Step, b: Step,
     if same_state:
         half = 0.5 * total
     else:
-        known: set[int] = set()
-        if cleared is not None:
-            since = a.t - SHIFT_S
-            at = cleared.at
-            known = {e for e, _, _ in route if at.get(e, -math.inf) >= since}
-        # Only a route over streets this vehicle already cleared says it is working its
-        # beat; on a route it never plowed (driving out to it, say) the blade could
-        # have changed anywhere, and the middle is the fairest guess.
-        down_first = a.plow if known and b.plow is not None and a.plow is not None else None
-        half = _switch_point(route, total, down_first, known)
+        blade = a.plow if b.plow is not None else None
+        half = blade_switch(route, cleared, a.t, blade)
     out: list[Traversal] = []
     done = 0.0
     for e, o1, o2 in route:
