@@ -291,9 +291,11 @@ def report(
         "Dropouts follow a two-state loss model with the given mean burst length "
         "(`geo.degrade.drop_out`); outliers jump 100-400 m (`geo.degrade.add_outliers`). "
         "The exact-position rows show a ceiling: with no GPS error at all, what is still "
-        "missed at 30-60 s is route the truck drove between two pings that is not the "
-        "shortest way between them (the simulated plows wander block by block), which "
-        "no matcher can recover from the pings alone.",
+        "missed at 30-60 s is mostly route the truck drove between two pings that is not "
+        "the shortest way between them (the simulated plows wander block by block), which "
+        "a matcher that joins its states by the shortest route cannot credit. "
+        "`bench.route_ceiling` measures that ceiling without any matcher (the section "
+        "at the end).",
         "",
         *table(hard_rows, pooled),
         "",

@@ -1,0 +1,150 @@
+"""How much of the simulated plows' work the shortest way between true positions finds.
+
+The coverage benchmark's sparse rows (30 s, 60 s) fall short of their recall targets
+for both engines, even with exact positions. This measures why, with no matcher at
+all: an oracle that knows, at every ping, the exact block, direction and offset the
+plow was at (the simulator records them) and joins consecutive pings by the shortest
+legal route, as every HMM map matcher's transition does (FMM, Meili, OSRM and
+plowshare's alike). Its blade changes are put by the same rule as both engines'
+(``geo.emit.blade_switch``), and its routes go through plowshare's own coverage book.
+
+Whatever the oracle misses, the plow drove between two pings by a longer way than the
+shortest: a loop round a block and back, into a dead end and out, round by a parallel
+street. No matcher that takes the shortest way between its states can credit those
+blocks, however good its positions. The share of steps whose true drive was much
+longer than the oracle's route says how often that happens.
+
+    .venv/bin/python -m bench.route_ceiling            # prints a markdown table
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from itertools import pairwise
+
+import shapely
+
+from app.sim_offline import simulate_fleet
+from app.streets.load import load_segments
+from bench.coverage_rows import MIN_FRACTION, NETWORKS, Tally, score, shared_data
+from geo.cluster import Seed
+from geo.coverage import CoverageBook
+from geo.emit import Cleared, traversals
+from geo.graph import StreetGraph
+from geo.match import Matcher, Ping
+from geo.simulate import SimFix
+from geo.transition import ROUTED, SAME, Step
+from geo.truth import simulated_truth
+
+LONGER_M = 50.0  # a true drive this much longer than the oracle's route took another way
+
+
+@dataclass(slots=True)
+class Ceiling:
+    tally: Tally = field(default_factory=Tally)
+    steps: int = 0
+    longer: int = 0  # steps whose true drive was LONGER_M longer than the oracle's route
+
+
+class Oracle:
+    """Exact states at the pings, joined by the shortest legal route."""
+
+    def __init__(self, matcher: Matcher) -> None:
+        self.m = matcher
+        net = matcher.net
+        seg_of = {s.source_id: i for i, s in enumerate(matcher.segments)}
+        self.edge: dict[tuple[str, bool], int] = {}
+        for sid, i in seg_of.items():
+            for e in net.edges_of_seg[i]:
+                if not net.wrong_way[e]:
+                    self.edge[(sid, net.forward[e])] = e
+        self.seg_of = seg_of
+
+    def step(self, f: SimFix) -> Step:
+        m = self.m
+        e = self.edge[(f.source_id, f.forward)]
+        (x,), (y,) = m.proj.to_xy([f.lon], [f.lat])
+        line = m.index.lines[self.seg_of[f.source_id]]
+        along = float(shapely.line_locate_point(line, shapely.Point(x, y)))
+        off = along if m.net.forward[e] else m.net.length[e] - along
+        ping = Ping("oracle", f.time.timestamp(), f.lon, f.lat, f.speed_mps, f.heading_deg,
+                    1.0, f.plow)
+        t = f.time.timestamp()
+        s = Step(Seed(ping, x, y, t, t, False), 1.0, ([e], [off], [0.0]))
+        s.chosen = 0
+        return s
+
+    def join(self, a: Step, b: Step) -> float:
+        """Make ``b``'s move from ``a`` the shortest one; returns its metres."""
+        net = self.m.net
+        ea, oa, eb, ob = a.edges[0], a.offs[0], b.edges[0], b.offs[0]
+        if ea == eb and ob >= oa:
+            b.kind, b.dist = [SAME], [ob - oa]
+            return ob - oa
+        bound = self.m.config.max_speed_mps * (b.t - a.t_leave)
+        hit = net.search(net.to[ea]).reach(net.frm[eb], bound)
+        if hit is None:
+            raise RuntimeError(f"no route between two fixes {b.t - a.t:.0f} s apart")
+        ln = net.length[ea] - oa + hit[1] + ob
+        b.kind, b.dist = [ROUTED], [ln]
+        return ln
+
+
+def run(name: str, seed: int, intervals: Sequence[int], vehicles: int, duration_s: float
+        ) -> dict[int, Ceiling]:
+    segments = load_segments(shared_data() / "osm" / NETWORKS[name])
+    graph = StreetGraph(segments)
+    dense, _ = simulate_fleet(graph, vehicles=vehicles, duration_s=duration_s, interval_s=1.0,
+                              seed=seed)
+    truth = simulated_truth(graph, dense, min_fraction=MIN_FRACTION)
+    oracle = Oracle(Matcher(segments))
+    out: dict[int, Ceiling] = {}
+    for k in intervals:
+        ceiling = out[k] = Ceiling()
+        book = CoverageBook(segments, MIN_FRACTION)
+        for v, fixes in dense.items():
+            # Metres truly driven from each dense fix to the next (1 s at its speed).
+            run_m = [0.0]
+            for f, g in pairwise(fixes):
+                run_m.append(run_m[-1] + f.speed_mps * (g.time - f.time).total_seconds())
+            steps = [oracle.step(f) for f in fixes[::k]]
+            cleared = Cleared()
+            for i, (a, b) in enumerate(pairwise(steps)):
+                ln = oracle.join(a, b)
+                ceiling.steps += 1
+                if run_m[(i + 1) * k] - run_m[i * k] > ln + LONGER_M:
+                    ceiling.longer += 1
+                book.add(traversals(oracle.m, v, a, b, cleared))
+        covered = {sid for sid, c in book.result().items() if c.covered}
+        ceiling.tally = score(covered, truth, 0, 0.0)
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--seeds", type=int, default=2, help="fleets per network (as bench.coverage)")
+    ap.add_argument("--vehicles", type=int, default=6)
+    ap.add_argument("--duration", type=float, default=7200.0, help="seconds")
+    ap.add_argument("--intervals", type=int, nargs="*", default=[5, 15, 30, 60])
+    a = ap.parse_args()
+    pooled = {k: Ceiling() for k in a.intervals}
+    for name in NETWORKS:
+        for seed in range(1, a.seeds + 1):
+            for k, c in run(name, seed, a.intervals, a.vehicles, a.duration).items():
+                p = pooled[k]
+                p.tally.add(c.tally)
+                p.steps += c.steps
+                p.longer += c.longer
+    print("| pings | oracle P | oracle R | steps driven the long way |")
+    print("|---|---:|---:|---:|")
+    for k, c in pooled.items():
+        share = c.longer / c.steps if c.steps else math.nan
+        print(f"| {k} s, exact | {c.tally.precision:.4f} | {c.tally.recall:.4f} | "
+              f"{share:.1%} |")
+
+
+if __name__ == "__main__":
+    main()
