@@ -20,7 +20,6 @@ longer than the oracle's route says how often that happens.
 from __future__ import annotations
 
 import argparse
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from itertools import pairwise
@@ -131,19 +130,29 @@ def main() -> None:
     ap.add_argument("--intervals", type=int, nargs="*", default=[5, 15, 30, 60])
     a = ap.parse_args()
     pooled = {k: Ceiling() for k in a.intervals}
+    each: dict[tuple[str, int], Ceiling] = {}
     for name in NETWORKS:
         for seed in range(1, a.seeds + 1):
             for k, c in run(name, seed, a.intervals, a.vehicles, a.duration).items():
-                p = pooled[k]
-                p.tally.add(c.tally)
-                p.steps += c.steps
-                p.longer += c.longer
+                for into in (pooled[k], each.setdefault((name, k), Ceiling())):
+                    into.tally.add(c.tally)
+                    into.steps += c.steps
+                    into.longer += c.longer
     print("| pings | oracle P | oracle R | steps driven the long way |")
     print("|---|---:|---:|---:|")
     for k, c in pooled.items():
-        share = c.longer / c.steps if c.steps else math.nan
         print(f"| {k} s, exact | {c.tally.precision:.4f} | {c.tally.recall:.4f} | "
-              f"{share:.1%} |")
+              f"{_share(c)} |")
+    print("\n| network | interval | oracle P | oracle R | steps driven the long way |")
+    print("|---|---|---:|---:|---:|")
+    for (name, k), c in each.items():
+        if k >= 30:
+            print(f"| {name} | {k} s | {c.tally.precision:.4f} | {c.tally.recall:.4f} | "
+                  f"{_share(c)} |")
+
+
+def _share(c: Ceiling) -> str:
+    return f"{c.longer / c.steps:.1%}" if c.steps else "n/a"
 
 
 if __name__ == "__main__":
