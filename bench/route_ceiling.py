@@ -92,12 +92,12 @@ class Oracle:
         return ln
 
 
-def run(name: str, seed: int, intervals: Sequence[int], vehicles: int, duration_s: float
-        ) -> dict[int, Ceiling]:
+def run(name: str, seed: int, intervals: Sequence[int], vehicles: int, duration_s: float,
+        straight: float = 1.0) -> dict[int, Ceiling]:
     segments = load_segments(shared_data() / "osm" / NETWORKS[name])
     graph = StreetGraph(segments)
     dense, _ = simulate_fleet(graph, vehicles=vehicles, duration_s=duration_s, interval_s=1.0,
-                              seed=seed)
+                              seed=seed, straight=straight)
     truth = simulated_truth(graph, dense, min_fraction=MIN_FRACTION)
     oracle = Oracle(Matcher(segments))
     out: dict[int, Ceiling] = {}
@@ -128,12 +128,15 @@ def main() -> None:
     ap.add_argument("--vehicles", type=int, default=6)
     ap.add_argument("--duration", type=float, default=7200.0, help="seconds")
     ap.add_argument("--intervals", type=int, nargs="*", default=[5, 15, 30, 60])
+    ap.add_argument("--straight", type=float, default=1.0,
+                    help="simulated plows' weight for straight on (geo.simulate.drive)")
     a = ap.parse_args()
     pooled = {k: Ceiling() for k in a.intervals}
     each: dict[tuple[str, int], Ceiling] = {}
     for name in NETWORKS:
         for seed in range(1, a.seeds + 1):
-            for k, c in run(name, seed, a.intervals, a.vehicles, a.duration).items():
+            fleet = run(name, seed, a.intervals, a.vehicles, a.duration, a.straight)
+            for k, c in fleet.items():
                 for into in (pooled[k], each.setdefault((name, k), Ceiling())):
                     into.tally.add(c.tally)
                     into.steps += c.steps
