@@ -22,35 +22,39 @@ BladePiece = tuple[int, float, float, bool]  # edge, from, to (driving order), b
 
 
 def blade_pieces(
-    route: list[Piece], down_a: bool, down_b: bool, t_a: float, t_b: float,
+    route: list[Piece], plow_a: bool | None, plow_b: bool | None, t_a: float, t_b: float,
     cleared: Cleared, length: Callable[[int], float], rule: str = "placed",
 ) -> list[BladePiece]:
     """``route`` (one step's path, in driving order) as pieces with their blade state.
 
-    ``down_a`` / ``down_b``: blade down at the step's first / last ping (no sensor
-    counts as down, as it does for plowshare); ``t_a`` / ``t_b`` their times.
-    ``cleared`` (this vehicle's plowing so far, on the same edge ids) is read to place
-    a change and updated with the step's blade-down pieces; ``length`` gives an edge's
-    length.
+    ``plow_a`` / ``plow_b``: the blade at the step's first / last ping (None: no
+    sensor, which counts as plowing, as it does for plowshare); ``t_a`` / ``t_b`` their
+    times. As in ``geo.emit.traversals``: where the two differ, the change goes where
+    ``blade_switch`` puts it (from the streets cleared so far, when both pings report a
+    blade; else half-way), and ``cleared`` (this vehicle's plowing, on the same edge
+    ids) records the parts a ping reported blade down; ``length`` gives an edge's length.
     """
     if rule not in BLADE_RULES:
         raise ValueError(f"blade rule must be one of {BLADE_RULES}, not {rule!r}")
-    out: list[BladePiece]
-    if down_a == down_b or rule == "either":
-        out = [(e, lo, hi, down_a or down_b) for e, lo, hi in route]
-    else:
-        switch = blade_switch(route, cleared, t_a, down_a)
-        out = []
-        done = 0.0
-        for e, lo, hi in route:
-            d1, d2 = done, done + (hi - lo)
-            done = d2
-            if d1 < switch < d2:
-                mid = lo + (switch - d1)
-                out += [(e, lo, mid, down_a), (e, mid, hi, down_b)]
+    down_a, down_b = plow_a is not False, plow_b is not False
+    switch = 0.0
+    if plow_a != plow_b:
+        switch = blade_switch(route, cleared, t_a, plow_a if plow_b is not None else None)
+    out: list[BladePiece] = []
+    done = 0.0
+    for e, lo, hi in route:
+        d1, d2 = done, done + (hi - lo)
+        done = d2
+        cuts = [(lo, hi, d2 <= switch)]
+        if plow_a != plow_b and d1 < switch < d2:
+            mid = lo + (switch - d1)
+            cuts = [(lo, mid, True), (mid, hi, False)]
+        for c1, c2, first in cuts:
+            reported = (plow_a if first else plow_b) if plow_a != plow_b else plow_a
+            if reported and c2 > c1:
+                cleared.add(e, c1, c2, length(e), t_b)
+            if rule == "either":
+                out.append((e, c1, c2, down_a or down_b))
             else:
-                out.append((e, lo, hi, down_a if d2 <= switch else down_b))
-    for e, lo, hi, down in out:
-        if down and hi > lo:
-            cleared.add(e, lo, hi, length(e), t_b)
+                out.append((e, c1, c2, down_a if first or plow_a == plow_b else down_b))
     return out

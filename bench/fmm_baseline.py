@@ -219,7 +219,7 @@ class FmmBaseline:
                     base = seg.p0.offset_from_start_of_edge if k == 0 else 0.0
                     offs = [base + p.edge_offset for p in edge.points] or [base]
                     route.append((int(edge.edge_id), min(offs), max(offs)))
-                pieces = blade_pieces(route, a.plow is not False, b.plow is not False,
+                pieces = blade_pieces(route, a.plow, b.plow,
                                       a.t, b.t, cleared, self._length, blade_rule)
                 for eid, lo, hi, down in pieces:
                     if current is not None and current[0] == eid and lo <= current[2] + 1.0:

@@ -73,6 +73,21 @@ def test_the_blade_down_part_is_what_the_vehicle_cleared_next() -> None:
     assert [(e, d) for e, _, _, d in out] == [(9, True)] + [(e, False) for e, *_ in back[1:]]
 
 
+def test_a_ping_without_a_blade_reading_is_read_as_plowshare_reads_it() -> None:
+    # No sensor at a, blade up at b: plowing (no sensor) up to half-way, as
+    # geo.emit.traversals reads it; with both blades known the cleared blocks 1-4
+    # would put the change right after a's block (50 m).
+    cleared = cleared_before(1, 2, 3, 4)
+    out = blade_pieces(ROUTE, None, False, T, T + 40, cleared, length)
+    assert down_metres(out) in (150.0, 250.0)
+    assert down_metres(blade_pieces(ROUTE, True, False, T, T + 40,
+                                    cleared_before(1, 2, 3, 4), length)) == 50.0
+    # No sensor at either ping: all of it is plowing, and nothing is marked cleared.
+    out = blade_pieces(ROUTE, None, None, T, T + 40, cleared, length)
+    assert down_metres(out) == 400.0
+    assert set(cleared.at.values()) == {T - 600.0}
+
+
 def test_an_unknown_rule_is_refused() -> None:
     with pytest.raises(ValueError, match="blade rule"):
         blade_pieces(ROUTE, True, False, T, T + 40, Cleared(), length, "generous")
