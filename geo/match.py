@@ -53,8 +53,10 @@ class Matcher:
         # geodesic length_m, so scale (the two differ by < 0.1 % near the centre).
         self.scale = [s.length_m / ln if ln > 0 else 0.0
                       for s, ln in zip(self.segments, lengths, strict=True)]
+        # The routes' cost of a one-way driven backwards is that of passing through it
+        # between two fixes; a fix on it pays wrong_way_penalty_m (geo.transition).
         self.net = RoutingNet(self.segments, self.index.lines,
-                              wrong_way_penalty_m=self.config.wrong_way_penalty_m)
+                              wrong_way_penalty_m=self.config.hidden_wrong_way_m)
 
     def track(self, vehicle_id: str) -> Track:
         return Track(self, vehicle_id)

@@ -68,6 +68,10 @@ class MatchConfig:
     min_move_sigmas: float = 2.5  # a cluster of fixes ends once the vehicle moved this far
     max_skip_s: float = 10.0  # ... or this long has passed
     wrong_way_penalty_m: float = 60.0  # route cost of entering a one-way backwards
+    # ... where no fix is on it, only passed through between two: the fixes say nothing
+    # of the wrong way there, and a legal way round is the likelier (a shortcut against
+    # a one-way is taken only when the way round is this much longer).
+    hidden_wrong_way_m: float = 150.0
     u_turn_penalty_m: float = 80.0  # mid-block, or at a node that is not a dead end
     # A longer route that turns back at a crossing, at its first or last block (on to
     # the crossing and back, into a side street and out): a tie-breaker between routes

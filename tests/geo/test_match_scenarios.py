@@ -8,7 +8,9 @@ were plowed must not be missed.
 
 from __future__ import annotations
 
+import dataclasses
 import random
+from datetime import UTC, datetime
 from itertools import pairwise
 
 from test_match_support import (
@@ -30,6 +32,7 @@ from test_match_support import (
 
 from geo.graph import Edge
 from geo.match import MatchConfig, Matcher, Ping
+from geo.simulate import drive
 
 # A real four-way crossing in Krems: Linke Kremszeile (west-east) x Florianigasse.
 CROSSING = "n271438913"
@@ -168,7 +171,8 @@ def test_one_way_driven_the_wrong_way_is_that_street_not_a_detour() -> None:
     for seed in range(3):
         for interval in (1.0, 5.0):
             a = sample(Drive.along([into]), interval_s=interval)
-            b = sample(against, backwards=True, interval_s=interval, t0=a[-1][0] + interval)
+            b = sample(against, start_m=against.length, backwards=True, interval_s=interval,
+                       t0=a[-1][0] + interval)
             c = sample(Drive.along([out]), interval_s=interval, t0=b[-1][0] + interval)
             result, book = cover(net, pings(a + b + c, random.Random(seed)))
             assert result[oneway.source_id].covered, (seed, interval)
@@ -176,6 +180,29 @@ def test_one_way_driven_the_wrong_way_is_that_street_not_a_detour() -> None:
             # Only the three streets driven; no invented way round the block.
             assert serviced(result) <= {into.source_id, oneway.source_id, out.source_id}, (
                 seed, interval)
+
+
+def test_between_sparse_fixes_no_plow_is_routed_backwards_down_a_one_way() -> None:
+    # The simulated plows obey one-ways. Between fixes a minute apart, a one-way passed
+    # through backwards (no fix on it) is a guess with nothing behind it; at 60 m it was
+    # cheaper than most legal ways round, and Baltimore's grid of one-ways got such
+    # shortcuts (6 in two plows' half hour). A fix on the one-way still lets it be
+    # driven backwards at 60 m (the test above); passing through costs 150 m.
+    net = baltimore()
+    oneway = {s.source_id for s in net.segments if s.oneway}
+    start = datetime(2025, 1, 15, 4, 30, tzinfo=UTC)
+    for k in range(2):
+        dense = drive(net.graph, random.Random(f"drive:5:{k}"), duration_s=1800,
+                      interval_s=1.0, start_time=start)
+        assert not [f for f in dense if f.source_id in oneway and not f.forward]
+        fixes = pings([(f.time.timestamp(), f.lon, f.lat, f.heading_deg) for f in dense[::60]],
+                      random.Random(k), speed=None)
+        speeds = [f.speed_mps for f in dense[::60]]
+        fixes = [dataclasses.replace(p, speed_mps=v) for p, v in zip(fixes, speeds, strict=True)]
+        track = net.matcher.track("plow-1")
+        out = track.push_many(fixes) + track.flush()
+        backwards = {t.source_id for t in out if t.source_id in oneway and not t.forward}
+        assert not backwards, (k, backwards)
 
 
 def test_a_60_s_gap_credits_the_three_blocks_in_between() -> None:
