@@ -225,8 +225,7 @@ def transition(
                     # Both ways round are scored in full, not just by length: the
                     # shorter is not always the likelier (speed x time can say the
                     # vehicle went on to the crossing or the dead end's end and back).
-                    opts = ((ln, pen, ROUTED), (l2, p2, U_TURN)) if ln < math.inf else (
-                        (l2, p2, U_TURN),)
+                    opts = ((ln, pen, ROUTED), (l2, p2, U_TURN))
             for ln, pen, kd in opts:
                 if ln > lmax:
                     continue
