@@ -13,6 +13,7 @@ report can show what the choice is worth.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 from geo.emit import Cleared, Piece, blade_switch
@@ -36,8 +37,8 @@ def blade_pieces(
     """
     if rule not in BLADE_RULES:
         raise ValueError(f"blade rule must be one of {BLADE_RULES}, not {rule!r}")
-    down_a, down_b = plow_a is not False, plow_b is not False
-    switch = 0.0
+    either = plow_a is not False or plow_b is not False
+    switch = math.inf  # pings that agree: the whole route is the first ping's
     if plow_a != plow_b:
         switch = blade_switch(route, cleared, t_a, plow_a if plow_b is not None else None)
     out: list[BladePiece] = []
@@ -46,15 +47,12 @@ def blade_pieces(
         d1, d2 = done, done + (hi - lo)
         done = d2
         cuts = [(lo, hi, d2 <= switch)]
-        if plow_a != plow_b and d1 < switch < d2:
+        if d1 < switch < d2:
             mid = lo + (switch - d1)
             cuts = [(lo, mid, True), (mid, hi, False)]
         for c1, c2, first in cuts:
-            reported = (plow_a if first else plow_b) if plow_a != plow_b else plow_a
-            if reported and c2 > c1:
+            state = plow_a if first else plow_b
+            if state and c2 > c1:
                 cleared.add(e, c1, c2, length(e), t_b)
-            if rule == "either":
-                out.append((e, c1, c2, down_a or down_b))
-            else:
-                out.append((e, c1, c2, down_a if first or plow_a == plow_b else down_b))
+            out.append((e, c1, c2, either if rule == "either" else state is not False))
     return out
