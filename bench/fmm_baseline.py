@@ -191,13 +191,6 @@ class FmmBaseline:
                     best[info.source_id] = frac
         return best
 
-    def coverage(
-        self, pings_by_vehicle: dict[str, list[FmmPing]], interval_s: float,
-        blade_rule: str = "placed",
-    ) -> dict[str, float]:
-        """``coverage_of`` the pings' matched paths."""
-        return self.coverage_of(self.match(pings_by_vehicle, interval_s), blade_rule)
-
     def _length(self, edge_id: int) -> float:
         return self._edges[edge_id].length
 

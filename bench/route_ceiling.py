@@ -95,6 +95,14 @@ class Oracle:
         return ln
 
 
+def driven_metres(fixes: Sequence[SimFix]) -> list[float]:
+    """Metres truly driven up to each fix of a dense drive (each fix's speed to the next)."""
+    run_m = [0.0]
+    for f, g in pairwise(fixes):
+        run_m.append(run_m[-1] + f.speed_mps * (g.time - f.time).total_seconds())
+    return run_m
+
+
 def run(name: str, seed: int, intervals: Sequence[int], vehicles: int, duration_s: float,
         straight: float = 1.0) -> dict[int, Ceiling]:
     segments = load_segments(shared_data() / "osm" / NETWORKS[name])
@@ -110,10 +118,7 @@ def run(name: str, seed: int, intervals: Sequence[int], vehicles: int, duration_
         ceiling = out[k] = Ceiling()
         book = CoverageBook(segments, MIN_FRACTION)
         for v, fixes in dense.items():
-            # Metres truly driven from each dense fix to the next (1 s at its speed).
-            run_m = [0.0]
-            for f, g in pairwise(fixes):
-                run_m.append(run_m[-1] + f.speed_mps * (g.time - f.time).total_seconds())
+            run_m = driven_metres(fixes)
             steps = [oracle.step(f) for f in fixes[::k]]
             cleared = Cleared()
             for i, (a, b) in enumerate(pairwise(steps)):

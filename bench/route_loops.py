@@ -27,7 +27,7 @@ from itertools import pairwise
 from app.sim_offline import simulate_fleet
 from app.streets.load import load_segments
 from bench.coverage_rows import NETWORKS, shared_data
-from bench.route_ceiling import LONGER_M, Oracle
+from bench.route_ceiling import LONGER_M, Oracle, driven_metres
 from geo.graph import StreetGraph
 from geo.match import MatchConfig, Matcher
 from geo.routing import RoutingNet
@@ -100,11 +100,10 @@ def sort_steps(name: str, seed: int, interval: int, vehicles: int, duration_s: f
                               seed=seed)
     tally: Counter[str] = Counter()
     for fixes in dense.values():
-        run_m = [0.0]
-        for f, g in pairwise(fixes):
-            run_m.append(run_m[-1] + f.speed_mps * (g.time - f.time).total_seconds())
-        for i0, i1 in pairwise(range(0, len(fixes), interval)):
-            a, b = oracle.step(fixes[i0]), oracle.step(fixes[i1])
+        run_m = driven_metres(fixes)
+        at = range(0, len(fixes), interval)
+        steps = [oracle.step(fixes[i]) for i in at]
+        for (i0, i1), (a, b) in zip(pairwise(at), pairwise(steps), strict=True):
             driven = run_m[i1] - run_m[i0]
             if driven <= oracle.join(a, b) + LONGER_M:
                 continue
