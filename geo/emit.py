@@ -166,6 +166,8 @@ def traversals(m: Matcher, vehicle: str, a: Step, b: Step,
             first = same_state or (start_d + end_d) * 0.5 < half
             src = a if first else b
             s = net.seg[e]
+            if s < 0:
+                continue  # a connector across a gap in the map: no street
             f = scale[s]
             ln = net.length[e]
             if net.forward[e]:

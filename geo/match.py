@@ -56,7 +56,9 @@ class Matcher:
         # The routes' cost of a one-way driven backwards is that of passing through it
         # between two fixes; a fix on it pays wrong_way_penalty_m (geo.transition).
         self.net = RoutingNet(self.segments, self.index.lines,
-                              wrong_way_penalty_m=self.config.hidden_wrong_way_m)
+                              wrong_way_penalty_m=self.config.hidden_wrong_way_m,
+                              map_gap_m=self.config.map_gap_m,
+                              map_gap_penalty_m=self.config.map_gap_penalty_m)
 
     def track(self, vehicle_id: str) -> Track:
         return Track(self, vehicle_id)

@@ -91,3 +91,9 @@ class MatchConfig:
     pace_min_gap_s: float = 10.0  # only fixes (and moves) more than this far apart
     pace_gate: float = 0.5  # ... and only when the fixes are less than this x pace apart
     outlier_tolerance: int = 2  # consecutive unconnectable fixes before a split
+    # Two dead ends this close are taken to be joined by a road the map lacks (a gap
+    # in the data, a yard, a few metres of driveway): a route may pass between them,
+    # at this cost beyond the gap's length (as much as a U-turn mid-block), and no
+    # street is credited for it. 0 = off.
+    map_gap_m: float = 15.0
+    map_gap_penalty_m: float = 80.0

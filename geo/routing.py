@@ -8,6 +8,10 @@ Besides the legal edges, every one-way block without a twin arc gets a *wrong-wa
 pseudo-edge whose route cost carries a heavy penalty. A plow in an emergency does
 drive a one-way backwards; without that edge the matcher would invent a detour round
 the block and credit streets nobody drove.
+
+Where two dead ends lie a few metres apart the map most likely lacks the road between
+them; a *connector* edge (no segment: ``seg`` is -1) lets a route pass, at a cost
+(``RoutingNet._bridge_gaps``). Connectors are never candidates and never credited.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from geo.graph import StreetGraph
 from geo.network import Segment
 
 Lines = npt.NDArray[np.object_]  # shapely LineStrings, one per segment
+FloatArray = npt.NDArray[np.float64]
 
 # node -> (route cost, route length, last and first edge of the route: -1 at the source)
 Tree = dict[int, tuple[float, float, int, int]]
@@ -39,6 +44,8 @@ class RoutingNet:
         lines: Lines,
         *,
         wrong_way_penalty_m: float,
+        map_gap_m: float = 0.0,
+        map_gap_penalty_m: float = 0.0,
         cache_nodes: int = 500_000,
     ) -> None:
         """``lines``: each segment's line in the matcher's local plane (metres)."""
@@ -50,7 +57,7 @@ class RoutingNet:
         def nid(name: str) -> int:
             return node_id.setdefault(name, len(node_id))
 
-        self.seg: list[int] = []  # segment index of each edge
+        self.seg: list[int] = []  # segment index of each edge (-1: a connector)
         self.forward: list[bool] = []  # driven along the segment's coords
         self.wrong_way: list[bool] = []
         self.frm: list[int] = []
@@ -67,16 +74,20 @@ class RoutingNet:
                 self._add(i, False, True, nid(s.end_node), nid(s.start_node), seg_lengths[i],
                           wrong_way_penalty_m)
         self.node_count = len(node_id)
+        self.gaps_bridged = self._bridge_gaps(lines, map_gap_m, map_gap_penalty_m)
         self.out: list[list[int]] = [[] for _ in range(self.node_count)]
         for e in range(len(self.seg)):
             self.out[self.frm[e]].append(e)
         self.edges_of_seg: list[list[int]] = [[] for _ in segments]
         for e, s_i in enumerate(self.seg):
-            self.edges_of_seg[s_i].append(e)
+            if s_i >= 0:
+                self.edges_of_seg[s_i].append(e)
         self.reverse: list[int] = [self._reverse(e) for e in range(len(self.seg))]
-        # A U-turn at a node is only normal where nothing else leads on (a dead end).
+        # A U-turn at a node is only normal where nothing else leads on (a dead end;
+        # a connector across a gap in the map does not lead on: vehicles turn there).
         self.dead_end: list[bool] = [
-            not any(not self.wrong_way[x] and self.to[x] != self.frm[e] for x in self.out[n])
+            not any(not self.wrong_way[x] and self.seg[x] >= 0 and self.to[x] != self.frm[e]
+                    for x in self.out[n])
             for e, n in enumerate(self.to)
         ]
         # Settled nodes over all cached searches, bounded so a matcher that runs for a
@@ -94,6 +105,44 @@ class RoutingNet:
         self.to.append(b)
         self.length.append(length)
         self.cost.append(length + penalty)
+
+    def _bridge_gaps(self, lines: Lines, within_m: float, penalty_m: float) -> int:
+        """Connector edges (``seg`` -1, both ways) between dead ends ``within_m`` apart.
+
+        A dead end is a node with one neighbouring node. Two of them a few metres
+        apart, not already joined, are nearly always one road the data breaks (a
+        digitising gap, a missing link, a yard between two service roads); a vehicle
+        seen on one and then the other got across, and without a connector the
+        matcher can only split the track there, losing the ends of both streets, or
+        drop the fix as an outlier and invent a detour round the block. The penalty
+        keeps the connector for fixes that need it. Returns the gaps bridged.
+        """
+        if within_m <= 0:
+            return 0
+        nbrs: list[set[int]] = [set() for _ in range(self.node_count)]
+        xy: dict[int, FloatArray] = {}
+        for e in range(len(self.seg)):
+            a, b = self.frm[e], self.to[e]
+            nbrs[a].add(b)
+            nbrs[b].add(a)
+            if a not in xy or b not in xy:
+                c = shapely.get_coordinates(lines[self.seg[e]])
+                xy[a], xy[b] = (c[0], c[-1]) if self.forward[e] else (c[-1], c[0])
+        dead = [v for v in range(self.node_count) if len(nbrs[v] - {v}) == 1]
+        if len(dead) < 2:
+            return 0
+        points = shapely.points(np.array([xy[v] for v in dead]))
+        left, right = shapely.STRtree(points).query(points, predicate="dwithin",
+                                                     distance=within_m)
+        made = 0
+        for i, j in zip(left.tolist(), right.tolist(), strict=True):
+            a, b = dead[i], dead[j]
+            if i < j and b not in nbrs[a]:
+                d = float(shapely.distance(points[i], points[j]))
+                self._add(-1, True, False, a, b, d, penalty_m)
+                self._add(-1, True, False, b, a, d, penalty_m)
+                made += 1
+        return made
 
     @staticmethod
     def _find_twins(
@@ -127,6 +176,8 @@ class RoutingNet:
 
     def _reverse(self, e: int) -> int:
         s = self.seg[e]
+        if s < 0:
+            return -1
         for x in self.edges_of_seg[s]:
             if x != e and self.forward[x] != self.forward[e]:
                 return x

@@ -5,7 +5,7 @@ from __future__ import annotations
 from geo_shared_data import shared_data
 
 from app.streets.load import load_segments
-from geo.match import Matcher
+from geo.match import MatchConfig, Matcher
 
 
 def test_a_turning_loop_is_not_a_pair_of_twin_arcs() -> None:
@@ -35,3 +35,32 @@ def test_the_two_arcs_of_one_road_in_a_directed_arc_network_are_twins() -> None:
     for i, j in net.twin.items():
         assert net.twin[j] == i
         assert segments[i].coords == segments[j].coords[::-1]
+
+
+def test_two_dead_ends_a_few_metres_apart_are_bridged_and_stay_dead_ends() -> None:
+    # Real track 00000075's map: the service road of arc 507 ends 11 m from where
+    # the one of arc 509 begins, nothing between them, and the car drove across.
+    segments = load_segments(shared_data("gps-truth", "00000075_network.geojson.gz"),
+                             id_property="arc_id", oneway_default=True)
+    index = {s.source_id: i for i, s in enumerate(segments)}
+    net = Matcher(segments).net
+    into = next(e for e in net.edges_of_seg[index["507"]] if not net.wrong_way[e])
+    onto = next(e for e in net.edges_of_seg[index["509"]] if not net.wrong_way[e])
+    gap = [e for e in range(net.edge_count) if net.seg[e] < 0
+           and (net.frm[e], net.to[e]) == (net.to[into], net.frm[onto])]
+    assert len(gap) == 1
+    assert 9.0 < net.length[gap[0]] < 12.0
+    assert net.cost[gap[0]] == net.length[gap[0]] + 80.0
+    # The connector is not a way on: turning at the dead end is still normal there.
+    assert net.dead_end[into]
+    route = net.path(net.to[into], net.frm[onto], 200.0)
+    assert route == gap
+    # Every connector joins two dead ends at most 15 m apart, both ways.
+    bridges = [e for e in range(net.edge_count) if net.seg[e] < 0]
+    assert len(bridges) == 2 * net.gaps_bridged
+    assert all(net.length[e] <= 15.0 for e in bridges)
+    ends = {(net.frm[e], net.to[e]) for e in bridges}
+    assert all((b, a) in ends for a, b in ends)
+    # Off, there are none, and the track must split (or detour) there.
+    off = Matcher(segments, MatchConfig(map_gap_m=0.0)).net
+    assert off.gaps_bridged == 0 and all(s >= 0 for s in off.seg)
