@@ -10,6 +10,7 @@ from typing import Any
 
 from app.db import connect
 from app.dbadmin import create_database
+from app.errors import InvalidInput
 from app.importer import ImportResult, import_segments
 from app.migrate import migrate as apply_migrations
 from app.settings import Settings
@@ -87,7 +88,16 @@ async def import_streets_file(
             raise LookupError(f"no town '{town}': add it with `plowshare towns add`")
         t0 = time.monotonic()
         say(f"reading {path.name} …")
-        segments = load_segments(path, **options)
+        try:
+            segments = load_segments(path, **options)
+        except (OSError, ValueError, RuntimeError) as exc:
+            # osmium reports unreadable files as RuntimeError, gzip as OSError, the
+            # GeoJSON reader (and orjson) as ValueError: all the file's fault.
+            raise InvalidInput(f"cannot read {path.name}: {exc}") from exc
+        if not segments:
+            # Importing nothing would retire the town's whole network.
+            raise InvalidInput(f"{path.name}: no drivable street segments in it; "
+                               "nothing imported")
         say(f"{len(segments):,} block segments built in {time.monotonic() - t0:.1f}s; "
             "loading into PostGIS …")
         return await import_segments(conn, town_id, segments)

@@ -1,7 +1,8 @@
 """Load a street network into ``street_segments`` for one town.
 
 A re-import compares by ``source_id``: unchanged segments keep their row (and the coverage
-history attached to it); changed ones are retired (``valid_to``) and inserted anew;
+history attached to it); changed ones (geometry, name, class, one-way, priority, or the
+nodes that join them to the network) are retired (``valid_to``) and inserted anew;
 segments no longer in the source are retired.
 """
 
@@ -56,7 +57,9 @@ async def import_segments(
         same = """s.source_id = i.source_id AND s.name IS NOT DISTINCT FROM i.name
                   AND s.road_class = i.road_class AND s.oneway = i.oneway
                   AND s.priority = i.priority AND ST_Equals(s.geom, i.geom)
-                  AND ST_OrderingEquals(s.geom, i.geom)"""
+                  AND ST_OrderingEquals(s.geom, i.geom)
+                  AND s.start_node IS NOT DISTINCT FROM i.start_node
+                  AND s.end_node IS NOT DISTINCT FROM i.end_node"""
         retired = await conn.fetchval(
             f"""WITH r AS (
                   UPDATE street_segments s SET valid_to = now()
