@@ -100,7 +100,7 @@ async def import_streets_file(
                                "nothing imported")
         say(f"{len(segments):,} block segments built in {time.monotonic() - t0:.1f}s; "
             "loading into PostGIS …")
-        return await import_segments(conn, town_id, segments)
+        return await import_segments(conn, town_id, segments, progress)
     finally:
         await conn.close()
 

@@ -9,7 +9,8 @@ segments no longer in the source are retired.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import asyncpg
@@ -36,8 +37,11 @@ CREATE TEMP TABLE import_segments (
 
 
 async def import_segments(
-    conn: asyncpg.Connection, town_id: int, segments: Sequence[Segment]
+    conn: asyncpg.Connection, town_id: int, segments: Sequence[Segment],
+    progress: Callable[[str], None] | None = None,
 ) -> ImportResult:
+    say = progress or (lambda _m: None)
+    t0 = time.monotonic()
     async with conn.transaction():
         # One import per town at a time.
         await conn.execute("SELECT pg_advisory_xact_lock(hashtext('import'), $1::int)",
@@ -54,6 +58,8 @@ async def import_segments(
                      "start_node", "end_node", "wkt"],
         )
         await conn.execute("UPDATE import_segments SET geom = ST_GeomFromEWKT(wkt)")
+        say(f"{len(segments):,} segments staged ({time.monotonic() - t0:.1f}s); "
+            "comparing with the town's current network …")
         same = """s.source_id = i.source_id AND s.name IS NOT DISTINCT FROM i.name
                   AND s.road_class = i.road_class AND s.oneway = i.oneway
                   AND s.priority = i.priority AND ST_Equals(s.geom, i.geom)
@@ -69,6 +75,8 @@ async def import_segments(
                 SELECT count(*) FROM r""",
             town_id,
         )
+        say(f"{retired:,} retired (changed or gone) ({time.monotonic() - t0:.1f}s); "
+            "adding new and changed segments …")
         added = await conn.fetchval(
             """WITH a AS (
                  INSERT INTO street_segments (town_id, source_id, name, road_class, oneway,

@@ -56,6 +56,8 @@ async def test_an_osm_import_shows_progress_and_an_unchanged_re_import_keeps_eve
     # Progress on stderr, so a script reading stdout sees only the summary.
     assert "reading krems.osm.gz" in first.stderr
     assert f"{len(expected):,} block segments built" in first.stderr
+    assert f"{len(expected):,} segments staged" in first.stderr
+    assert "0 retired (changed or gone)" in first.stderr
     rows = await _current(conn, town)
     assert set(rows) == {s.source_id for s in expected}
     stored = await conn.fetchrow(
