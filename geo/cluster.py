@@ -38,6 +38,10 @@ class Seed:
     t: float  # arrived at (x, y)
     t_leave: float  # left it (later than t only for a vehicle that stood still)
     split: bool  # a long silence came before: no route from the previous step
+    # Times of the cluster's first and last fix: between two steps the vehicle was
+    # unseen only from the one's last fix to the next one's first.
+    first_fix: float = math.nan
+    last_fix: float = math.nan
 
 
 class Clusterer:
@@ -106,7 +110,8 @@ class Clusterer:
             t, t_leave = self._t_first, self._t_last
         else:
             t = t_leave = self._st / n
-        seed = Seed(self._last, self._sx / n, self._sy / n, t, t_leave, self._split)
+        seed = Seed(self._last, self._sx / n, self._sy / n, t, t_leave, self._split,
+                    self._t_first, self._t_last)
         self._n = 0
         self._sx = self._sy = self._st = 0.0
         return [seed]

@@ -14,7 +14,7 @@ import math
 from typing import TYPE_CHECKING
 
 from geo.matchtypes import Traversal
-from geo.transition import ROUTED, SAME, Step, u_turn_point
+from geo.transition import ROUTED, SAME, TURN_ROUTED, Step, u_turn_point
 
 if TYPE_CHECKING:
     from geo.match import Matcher
@@ -58,13 +58,17 @@ def pieces(m: Matcher, a: Step, b: Step) -> list[Piece]:
     la = net.length[ea]
     if kind == SAME:
         return [(ea, oa, ob)] if ob > oa else []
-    if kind == ROUTED:
+    if kind in (ROUTED, TURN_ROUTED):
         cfg = m.config
         # The transition search reached the target within this bound.
         bound = (cfg.max_speed_mps * (b.t - a.t_leave) + 3.0 * (a.sigma + b.sigma)
                  + cfg.wrong_way_penalty_m)
         hops = net.path(net.to[ea], net.frm[eb], bound)
         out: list[Piece] = [(ea, oa, la)]
+        if kind == TURN_ROUTED:
+            lr = net.length[hops[0]]
+            out = [(hops[0], lr - oa * (lr / la if la > 0 else 1.0), lr)]
+            hops = hops[1:]
         out += [(e, 0.0, net.length[e]) for e in hops]
         out.append((eb, 0.0, ob))
         return [p for p in out if p[2] > p[1]]

@@ -18,27 +18,31 @@ if TYPE_CHECKING:
 
 _NEG = -math.inf
 BEAM = 12.0  # log-units; a hypothesis this far behind is e**-12 as likely
-SAME, ROUTED, U_TURN = 0, 1, 2
+SAME, ROUTED, U_TURN, TURN_ROUTED = 0, 1, 2, 3
 _SLOW_U_TURN = 0.25  # share of the U-turn penalty left when the vehicle crawls
-_DENSE_S = 5.0  # fixes this close in time show where a vehicle turned
+_DENSE_S = 5.0  # unseen no longer than this, the fixes show where a vehicle turned
 _RATIO_M = 10.0  # added to both lengths of the ratio cue: short moves are all noise
 
 
 class Step:
     """One fix that became an HMM step, with its candidate states."""
 
-    __slots__ = ("back", "chosen", "conf", "dist", "edges", "emis", "gap", "kind", "offs",
-                 "plow", "score", "sigma", "speed", "spreader", "t", "t_leave", "x", "y")
+    __slots__ = ("back", "chosen", "conf", "dist", "edges", "emis", "first_fix", "gap", "kind",
+                 "last_fix", "offs", "plow", "score", "sigma", "speed", "spreader", "t",
+                 "t_leave", "x", "y")
 
     def __init__(self, seed: Seed, sigma: float,
                  cands: tuple[list[int], list[float], list[float]]) -> None:
         p = seed.ping
         self.x, self.y, self.sigma = seed.x, seed.y, sigma
         self.t, self.t_leave = seed.t, seed.t_leave  # arrived, left (stood still between)
+        # First and last fix of its cluster (its own time when it is one fix).
+        self.first_fix = seed.t if math.isnan(seed.first_fix) else seed.first_fix
+        self.last_fix = seed.t_leave if math.isnan(seed.last_fix) else seed.last_fix
         self.speed, self.plow, self.spreader = p.speed_mps, p.plow, p.spreader
         self.edges, self.offs, self.emis = cands  # directed edge, offset on it, log-emission
         self.back: list[int] = []  # best predecessor candidate, per candidate
-        self.kind: list[int] = []  # SAME, ROUTED or U_TURN, per candidate
+        self.kind: list[int] = []  # SAME, ROUTED, U_TURN or TURN_ROUTED, per candidate
         self.dist: list[float] = []  # metres driven from the best predecessor, per candidate
         self.score: list[float] = []  # Viterbi score when it was added, per candidate
         self.gap = 0.0  # seconds driving from the previous step
@@ -144,7 +148,14 @@ def transition(
     # fixes were seconds apart; the ratio of the two (FMM's cue) scales with the
     # interval. The kinder of the two decides (beside a pace cue too: together they
     # are the straight line's half of that mixture).
-    ratio_w = 0.0 if reported else cfg.ratio_weight
+    # Seen every few seconds, though, the fixes show the way the vehicle went: the
+    # metres cue is the right one, and in a dead end it turned where they show it
+    # (with speeds, speed x time already tells). Not across a long cluster of fixes:
+    # its mean may sit short of where the vehicle turned.
+    seen = (cur.first_fix - prev.last_fix <= _DENSE_S
+            and prev.last_fix - prev.first_fix <= 2.0 * _DENSE_S
+            and cur.last_fix - cur.first_fix <= 2.0 * _DENSE_S) and not reported
+    ratio_w = 0.0 if reported or seen else cfg.ratio_weight
     # Best predecessors first: their scores bound how long a route from a worse one
     # may be and still win, which keeps most searches short.
     order = sorted(range(len(prev_score)), key=prev_score.__getitem__, reverse=True)
@@ -183,6 +194,7 @@ def transition(
             else:
                 ln = math.inf
                 pen = 0.0
+                hit = None
                 if rest <= lmax:
                     if search is None:
                         search = net.search(to[ea])
@@ -221,11 +233,22 @@ def transition(
                     # Into a dead end, turning at its end is what vehicles do (that is
                     # why they went in); sparse fixes rarely catch the very end. Fixes
                     # seconds apart would have: there a turn is where they show it.
-                    p2 = ut * 3.0 if dead[ea] and dt > _DENSE_S else ut
+                    if not dead[ea] or (dt <= _DENSE_S and not seen):
+                        p2 = ut
+                    else:
+                        p2 = tb if seen else ut * 3.0
                     # Both ways round are scored in full, not just by length: the
                     # shorter is not always the likelier (speed x time can say the
                     # vehicle went on to the crossing or the dead end's end and back).
                     opts = ((ln, pen, ROUTED), (l2, p2, U_TURN))
+                elif seen and dead[ea] and hit is not None and hit[3] == ra >= 0:
+                    # Out of a dead end onto another block with no fix on the way back
+                    # inside it: on to its end and back, or turned round where it was
+                    # last seen in it. The same choice as the U-turn just above.
+                    lr = length[ra]
+                    l3 = oa * (lr / la if la > 0 else 1.0) + hit[1] - lr + ob
+                    p3 = pen + tb
+                    opts = ((ln, pen, ROUTED), (l3, p3, TURN_ROUTED))
             for ln, pen, kd in opts:
                 if ln > lmax:
                     continue
