@@ -65,7 +65,8 @@ def pieces(m: Matcher, a: Step, b: Step) -> list[Piece]:
                  + cfg.wrong_way_penalty_m)
         hops = net.path(net.to[ea], net.frm[eb], bound)
         out: list[Piece] = [(ea, oa, la)]
-        if kind == TURN_ROUTED:
+        if kind == TURN_ROUTED and hops and hops[0] == net.reverse[ea]:
+            # Turned round in the dead end where last seen: back out from there, on.
             lr = net.length[hops[0]]
             out = [(hops[0], lr - oa * (lr / la if la > 0 else 1.0), lr)]
             hops = hops[1:]
