@@ -14,6 +14,9 @@ from app.errors import InvalidInput
 from app.importer import ImportResult, import_segments
 from app.migrate import migrate as apply_migrations
 from app.settings import Settings
+from geo.gaps import dead_end_gaps
+from geo.match import MatchConfig
+from geo.network import Segment
 
 
 async def migrate(settings: Settings, *, create: bool = False) -> int:
@@ -100,9 +103,23 @@ async def import_streets_file(
                                "nothing imported")
         say(f"{len(segments):,} block segments built in {time.monotonic() - t0:.1f}s; "
             "loading into PostGIS …")
+        _report_gaps(segments, say)
         return await import_segments(conn, town_id, segments, progress)
     finally:
         await conn.close()
+
+
+def _report_gaps(segments: list[Segment], say: Callable[[str], None]) -> None:
+    """Dead ends a few metres apart: the matcher joins them; the file's owners should
+    know (most are a road the file breaks, a few a real barrier)."""
+    within = MatchConfig().map_gap_m
+    gaps = dead_end_gaps(segments, within)
+    if not gaps:
+        return
+    shown = ", ".join(f"{g.segment_a}/{g.segment_b} {g.distance_m:.1f} m" for g in gaps[:10])
+    more = f" and {len(gaps) - 10} more" if len(gaps) > 10 else ""
+    say(f"{len(gaps)} place(s) where two dead ends lie within {within:g} m of each other, "
+        f"taken as one road the file breaks (check them): {shown}{more}")
 
 
 async def storm(settings: Settings, town: str, *, start: bool, name: str | None = None) -> int:

@@ -10,8 +10,8 @@ drive a one-way backwards; without that edge the matcher would invent a detour r
 the block and credit streets nobody drove.
 
 Where two dead ends lie a few metres apart the map most likely lacks the road between
-them; a *connector* edge (no segment: ``seg`` is -1) lets a route pass, at a cost
-(``RoutingNet._bridge_gaps``). Connectors are never candidates and never credited.
+them (``geo.gaps``); a *connector* edge (no segment: ``seg`` is -1) lets a route pass,
+at a cost (``RoutingNet._bridge_gaps``). Connectors are never candidates and never credited.
 """
 
 from __future__ import annotations
@@ -25,11 +25,11 @@ import numpy as np
 import numpy.typing as npt
 import shapely
 
+from geo.gaps import Gap, dead_end_gaps
 from geo.graph import StreetGraph
 from geo.network import Segment
 
 Lines = npt.NDArray[np.object_]  # shapely LineStrings, one per segment
-FloatArray = npt.NDArray[np.float64]
 
 # node -> (route cost, route length, last and first edge of the route: -1 at the source)
 Tree = dict[int, tuple[float, float, int, int]]
@@ -74,7 +74,8 @@ class RoutingNet:
                 self._add(i, False, True, nid(s.end_node), nid(s.start_node), seg_lengths[i],
                           wrong_way_penalty_m)
         self.node_count = len(node_id)
-        self.gaps_bridged = self._bridge_gaps(lines, map_gap_m, map_gap_penalty_m)
+        self.gaps_bridged = self._bridge_gaps(dead_end_gaps(segments, map_gap_m), node_id,
+                                              map_gap_penalty_m)
         self.out: list[list[int]] = [[] for _ in range(self.node_count)]
         for e in range(len(self.seg)):
             self.out[self.frm[e]].append(e)
@@ -106,43 +107,21 @@ class RoutingNet:
         self.length.append(length)
         self.cost.append(length + penalty)
 
-    def _bridge_gaps(self, lines: Lines, within_m: float, penalty_m: float) -> int:
-        """Connector edges (``seg`` -1, both ways) between dead ends ``within_m`` apart.
+    def _bridge_gaps(self, gaps: Sequence[Gap], node_id: dict[str, int],
+                     penalty_m: float) -> int:
+        """Connector edges (``seg`` -1, both ways) across ``gaps`` (``geo.gaps``).
 
-        A dead end is a node with one neighbouring node. Two of them a few metres
-        apart, not already joined, are nearly always one road the data breaks (a
-        digitising gap, a missing link, a yard between two service roads); a vehicle
-        seen on one and then the other got across, and without a connector the
-        matcher can only split the track there, losing the ends of both streets, or
-        drop the fix as an outlier and invent a detour round the block. The penalty
-        keeps the connector for fixes that need it. Returns the gaps bridged.
+        Two dead ends a few metres apart, not already joined, are nearly always one
+        road the data breaks; a vehicle seen on one and then the other got across,
+        and without a connector the matcher can only split the track there, losing
+        the ends of both streets, or drop the fix as an outlier and invent a detour
+        round the block. The penalty keeps the connector for fixes that need it.
         """
-        if within_m <= 0:
-            return 0
-        nbrs: list[set[int]] = [set() for _ in range(self.node_count)]
-        xy: dict[int, FloatArray] = {}
-        for e in range(len(self.seg)):
-            a, b = self.frm[e], self.to[e]
-            nbrs[a].add(b)
-            nbrs[b].add(a)
-            if a not in xy or b not in xy:
-                c = shapely.get_coordinates(lines[self.seg[e]])
-                xy[a], xy[b] = (c[0], c[-1]) if self.forward[e] else (c[-1], c[0])
-        dead = [v for v in range(self.node_count) if len(nbrs[v] - {v}) == 1]
-        if len(dead) < 2:
-            return 0
-        points = shapely.points(np.array([xy[v] for v in dead]))
-        left, right = shapely.STRtree(points).query(points, predicate="dwithin",
-                                                     distance=within_m)
-        made = 0
-        for i, j in zip(left.tolist(), right.tolist(), strict=True):
-            a, b = dead[i], dead[j]
-            if i < j and b not in nbrs[a]:
-                d = float(shapely.distance(points[i], points[j]))
-                self._add(-1, True, False, a, b, d, penalty_m)
-                self._add(-1, True, False, b, a, d, penalty_m)
-                made += 1
-        return made
+        for g in gaps:
+            a, b = node_id[g.node_a], node_id[g.node_b]
+            self._add(-1, True, False, a, b, g.distance_m, penalty_m)
+            self._add(-1, True, False, b, a, g.distance_m, penalty_m)
+        return len(gaps)
 
     @staticmethod
     def _find_twins(

@@ -167,3 +167,27 @@ async def test_a_missing_file_or_unknown_town_is_a_clear_error(
     assert empty.returncode == 2 and "no drivable street segments" in empty.stderr
     assert await conn.fetchval(
         "SELECT count(*) FROM street_segments WHERE valid_to IS NULL") == count
+
+
+async def test_an_import_lists_dead_ends_a_few_metres_apart(
+    database: str, conn: asyncpg.Connection, tmp_path: Path
+) -> None:
+    # Real track 00000075's map (North Zealand, as GeoJSON arcs): the service road
+    # of arc 507 ends 10.6 m short of arc 509's; the car drove across. The matcher
+    # joins such dead ends; whoever keeps the file should hear of them.
+    await add_town(conn, "gribskov", "Gribskov")
+    path = shared_data("gps-truth", "00000075_network.geojson.gz")
+    done = _cli(database, "streets", "import", "--town", "gribskov", "--id-property",
+                "arc_id", path)
+    assert done.returncode == 0, done.stderr
+    assert ("2 place(s) where two dead ends lie within 15 m of each other, taken as one "
+            "road the file breaks (check them): 507/509 10.6 m, 1328/1348 12.6 m"
+            ) in done.stderr
+    # A network without any says nothing of them.
+    line = [{"type": "Feature", "properties": {"id": f"b{k}", "highway": "residential"},
+             "geometry": {"type": "LineString",
+                          "coordinates": [[15.6 + 0.001 * k, 48.41], [15.601 + 0.001 * k, 48.41]]}}
+            for k in range(3)]
+    quiet = _cli(database, "streets", "import", "--town", "gribskov",
+                 _write(tmp_path / "line.geojson", line))
+    assert quiet.returncode == 0 and "dead ends" not in quiet.stderr, quiet.stderr

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from geo_shared_data import shared_data
 
 from app.streets.load import load_segments
+from geo.gaps import dead_end_gaps
 from geo.match import MatchConfig, Matcher
 
 
@@ -64,3 +67,16 @@ def test_two_dead_ends_a_few_metres_apart_are_bridged_and_stay_dead_ends() -> No
     # Off, there are none, and the track must split (or detour) there.
     off = Matcher(segments, MatchConfig(map_gap_m=0.0)).net
     assert off.gaps_bridged == 0 and all(s >= 0 for s in off.seg)
+
+
+def test_dead_end_gaps_are_unjoined_dead_ends_nearest_first() -> None:
+    segments = load_segments(shared_data("gps-truth", "00000075_network.geojson.gz"),
+                             id_property="arc_id", oneway_default=True)
+    gaps = dead_end_gaps(segments, 15.0)
+    assert [(g.segment_a, g.segment_b, round(g.distance_m, 1)) for g in gaps] == [
+        ("507", "509", 10.6), ("1328", "1348", 12.6)]
+    assert dead_end_gaps(segments, 10.0) == []
+    # A lone 10 m block: both its ends are dead ends 10 m apart, but it joins them.
+    lone = dataclasses.replace(segments[0], coords=((15.6, 48.41), (15.600135, 48.41)),
+                               start_node="a", end_node="b", length_m=10.0)
+    assert dead_end_gaps([lone], 15.0) == []
