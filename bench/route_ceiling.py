@@ -111,8 +111,10 @@ def run(name: str, seed: int, intervals: Sequence[int], vehicles: int, duration_
                               seed=seed, straight=straight)
     truth = simulated_truth(graph, dense, min_fraction=MIN_FRACTION)
     # Legal routes only: the matcher's routing also lets a one-way be driven backwards
-    # at a penalty (a map can be wrong), which no plow here did and FMM cannot do.
-    oracle = Oracle(Matcher(segments, MatchConfig(hidden_wrong_way_m=math.inf)))
+    # at a penalty (a map can be wrong), and crosses short gaps between dead ends,
+    # which no plow here did and FMM cannot do.
+    legal = MatchConfig(hidden_wrong_way_m=math.inf, map_gap_m=0.0)
+    oracle = Oracle(Matcher(segments, legal))
     out: dict[int, Ceiling] = {}
     for k in intervals:
         ceiling = out[k] = Ceiling()

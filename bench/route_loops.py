@@ -90,7 +90,7 @@ def sort_steps(name: str, seed: int, interval: int, vehicles: int, duration_s: f
                ) -> Counter[str]:
     segments = load_segments(shared_data() / "osm" / NETWORKS[name])
     graph = StreetGraph(segments)
-    cfg = MatchConfig(hidden_wrong_way_m=float("inf"))
+    cfg = MatchConfig(hidden_wrong_way_m=float("inf"), map_gap_m=0.0)  # legal routes only
     oracle = Oracle(Matcher(segments, cfg))
     net = oracle.m.net
     into: list[list[int]] = [[] for _ in range(net.node_count)]
