@@ -6,7 +6,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from app.db import connect
 from app.dbadmin import create_database
@@ -14,9 +14,9 @@ from app.errors import InvalidInput
 from app.importer import ImportResult, import_segments
 from app.migrate import migrate as apply_migrations
 from app.settings import Settings
-from geo.gaps import dead_end_gaps
-from geo.match import MatchConfig
-from geo.network import Segment
+
+if TYPE_CHECKING:
+    from geo.network import Segment
 
 
 async def migrate(settings: Settings, *, create: bool = False) -> int:
@@ -112,6 +112,9 @@ async def import_streets_file(
 def _report_gaps(segments: list[Segment], say: Callable[[str], None]) -> None:
     """Dead ends a few metres apart: the matcher joins them; the file's owners should
     know (most are a road the file breaks, a few a real barrier)."""
+    from geo.gaps import dead_end_gaps
+    from geo.match import MatchConfig
+
     within = MatchConfig().map_gap_m
     gaps = dead_end_gaps(segments, within)
     if not gaps:

@@ -63,13 +63,15 @@ def pieces(m: Matcher, a: Step, b: Step) -> list[Piece]:
         # The transition search reached the target within this bound.
         bound = (cfg.max_speed_mps * (b.t - a.t_leave) + 3.0 * (a.sigma + b.sigma)
                  + cfg.wrong_way_penalty_m)
-        hops = net.path(net.to[ea], net.frm[eb], bound)
-        out: list[Piece] = [(ea, oa, la)]
-        if kind == TURN_ROUTED and hops and hops[0] == net.reverse[ea]:
-            # Turned round in the dead end where last seen: back out from there, on.
-            lr = net.length[hops[0]]
-            out = [(hops[0], lr - oa * (lr / la if la > 0 else 1.0), lr)]
-            hops = hops[1:]
+        if kind == TURN_ROUTED:
+            # Turned round in a dead end where last seen: back out from there, on.
+            ra = net.reverse[ea]
+            lr = net.length[ra]
+            hops = net.path(net.to[ra], net.frm[eb], bound)
+            out: list[Piece] = [(ra, lr - oa * (lr / la if la > 0 else 1.0), lr)]
+        else:
+            hops = net.path(net.to[ea], net.frm[eb], bound)
+            out = [(ea, oa, la)]
         out += [(e, 0.0, net.length[e]) for e in hops]
         out.append((eb, 0.0, ob))
         return [p for p in out if p[2] > p[1]]
@@ -188,7 +190,7 @@ def traversals(m: Matcher, vehicle: str, a: Step, b: Step,
                 start_m=lo, end_m=hi, t_start=t0 + start_d * speed, t_end=t0 + end_d * speed,
                 plow=src.plow, spreader=src.spreader, confidence=conf,
             ))
-        if cleared is not None:
+        if cleared is not None and net.seg[e] >= 0:  # a connector is no street
             # The blade-down part of this piece, in the edge's driving offsets.
             lo_d = d1 if a.plow else max(d1, half) if b.plow else d2
             hi_d = d2 if b.plow else min(d2, half) if a.plow else d1

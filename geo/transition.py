@@ -194,7 +194,6 @@ def transition(
             else:
                 ln = math.inf
                 pen = 0.0
-                hit = None
                 if rest <= lmax:
                     if search is None:
                         search = net.search(to[ea])
@@ -241,14 +240,18 @@ def transition(
                     # shorter is not always the likelier (speed x time can say the
                     # vehicle went on to the crossing or the dead end's end and back).
                     opts = ((ln, pen, ROUTED), (l2, p2, U_TURN))
-                elif seen and dead[ea] and hit is not None and hit[3] == ra >= 0:
+                elif seen and dead[ea] and ra >= 0:
                     # Out of a dead end onto another block with no fix on the way back
                     # inside it: on to its end and back, or turned round where it was
-                    # last seen in it. The same choice as the U-turn just above.
-                    lr = length[ra]
-                    l3 = oa * (lr / la if la > 0 else 1.0) + hit[1] - lr + ob
-                    p3 = pen + tb
-                    opts = ((ln, pen, ROUTED), (l3, p3, TURN_ROUTED))
+                    # last seen in it. The same choice as the U-turn just above; the
+                    # way out is searched from the dead end's mouth (a long dead end's
+                    # way round by its end may be past reach).
+                    back_m = oa * (length[ra] / la if la > 0 else 1.0)
+                    out = net.search(to[ra]).reach(frm[eb], lmax - back_m - ob + ww)
+                    if out is not None:
+                        l3 = back_m + out[1] + ob
+                        p3 = out[0] - out[1] + tb + (ww if wrong[eb] else 0.0)
+                        opts = ((ln, pen, ROUTED), (l3, p3, TURN_ROUTED))
             for ln, pen, kd in opts:
                 if ln > lmax:
                     continue

@@ -6,6 +6,7 @@ PostGIS database, through the command line as a town's IT department runs it.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import asyncpg
 
+from app.importer import import_segments
 from app.streets.load import load_segments
 from geo.network import Segment
 from tests.geo.geo_shared_data import shared_data
@@ -191,3 +193,20 @@ async def test_an_import_lists_dead_ends_a_few_metres_apart(
     quiet = _cli(database, "streets", "import", "--town", "gribskov",
                  _write(tmp_path / "line.geojson", line))
     assert quiet.returncode == 0 and "dead ends" not in quiet.stderr, quiet.stderr
+
+
+async def test_a_block_whose_nodes_change_is_a_changed_block(conn: asyncpg.Connection) -> None:
+    # OSM can join a block to another way at a new node in the same place: same
+    # geometry, other node ids. The matcher builds its graph from the stored nodes,
+    # so such a block must be re-inserted, not kept with the old ones.
+    town = await add_town(conn, "krems", "Krems")
+    blocks = load_segments(KREMS)[:20]
+    await import_segments(conn, town, blocks)
+    before = await _current(conn, town)
+    rejoined = dataclasses.replace(blocks[5], end_node="n-elsewhere")
+    result = await import_segments(conn, town, [*blocks[:5], rejoined, *blocks[6:]])
+    assert (result.added, result.unchanged, result.retired) == (1, 19, 1)
+    after = await _current(conn, town)
+    assert after[rejoined.source_id] != before[rejoined.source_id]
+    assert await conn.fetchval("SELECT end_node FROM street_segments WHERE id = $1",
+                               after[rejoined.source_id]) == "n-elsewhere"

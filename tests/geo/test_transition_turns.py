@@ -1,0 +1,111 @@
+"""Transition kinds on a minimal network whose lengths are known exactly.
+
+A T junction: a through road W-J-E and a dead end J-D of length L. The vehicle was
+last seen 20 m into the dead end and is next seen, 3 s later, 25 m along the road to
+E. Position only: nothing tells whether it went on to the end of the dead end and
+back (2 L - 20 + 25 m) or turned where it was seen (20 + 25 m); seen seconds apart,
+the fixes say the second (geo.transition, ``seen``). A connector across a gap in the
+map, and the dead end's own pieces, must come out as the right stretches of streets.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from geo.cluster import Seed
+from geo.emit import pieces
+from geo.match import MatchConfig, Matcher, Ping
+from geo.network import Segment
+from geo.transition import ROUTED, TURN_ROUTED, Step, transition
+
+LAT0, LON0 = 48.0, 15.0
+MX, MY = 111_320.0 * math.cos(math.radians(LAT0)), 110_950.0
+
+
+def _ll(x: float, y: float) -> tuple[float, float]:
+    return LON0 + x / MX, LAT0 + y / MY
+
+
+def _seg(sid: str, a: str, b: str, pa: tuple[float, float], pb: tuple[float, float]) -> Segment:
+    return Segment(sid, None, "residential", False, (_ll(*pa), _ll(*pb)), math.dist(pa, pb), 3,
+                   a, b)
+
+
+def _step(m: Matcher, x: float, y: float, t: float, speed: float | None = None) -> Step:
+    lon, lat = _ll(x, y)
+    ping = Ping("v", t, lon, lat, speed, None, 5.0)
+    (px,), (py,) = m.proj.to_xy([lon], [lat])
+    sigma = m.sigma(5.0)
+    zero = np.zeros(1)
+    cands = m.candidates(np.array([px]), np.array([py]), np.array([sigma]), zero, zero, zero)
+    return Step(Seed(ping, float(px), float(py), t, t, False, t, t), sigma, cands[0])
+
+
+def _t_junction(dead_m: float, *extra: Segment) -> Matcher:
+    return Matcher([_seg("w", "W", "J", (-300, 0), (0, 0)), _seg("e", "J", "E", (0, 0), (300, 0)),
+                    _seg("d", "J", "D", (0, 0), (0, dead_m)), *extra])
+
+
+def _best(m: Matcher, a: Step, b: Step) -> tuple[int, int]:
+    """(candidate of b, kind) of the best transition from a's state on the dead end,
+    driven inwards."""
+    net = m.net
+    inwards = [0.0 if m.segments[net.seg[e]].source_id == "d" and net.forward[e] else -math.inf
+               for e in a.edges]
+    best, back, kind, dist = transition(m, a, inwards, b)
+    j = max(range(len(best)), key=best.__getitem__)
+    a.chosen, b.chosen = back[j], j
+    b.back, b.kind, b.dist = back, kind, dist
+    return (j, kind[j]) if best[j] > -math.inf else (-1, -1)
+
+
+def test_seen_seconds_apart_a_vehicle_turned_where_it_was_seen_however_long_the_dead_end() -> None:
+    for dead_m in (40.0, 60.0, 150.0, 300.0):
+        m = _t_junction(dead_m)
+        a, b = _step(m, 0, 20, 0.0), _step(m, 25, 0, 3.0)
+        j, kind = _best(m, a, b)
+        assert kind == TURN_ROUTED, dead_m
+        assert m.segments[m.net.seg[b.edges[j]]].source_id == "e"
+        assert abs(b.dist[j] - 45.0) < 1.0, (dead_m, b.dist[j])
+        # Back out of the dead end from where it was seen, then 25 m along e.
+        (e1, lo1, hi1), (e2, lo2, hi2) = pieces(m, a, b)
+        lr = m.net.length[e1]  # the dead end driven outwards, in the plane's metres
+        assert (m.segments[m.net.seg[e1]].source_id, m.net.forward[e1]) == ("d", False)
+        assert abs(lo1 - (lr - 20.0)) < 1.0 and hi1 == lr, (dead_m, lo1, hi1)
+        assert m.segments[m.net.seg[e2]].source_id == "e" and m.net.forward[e2]
+        assert lo2 == 0.0 and abs(hi2 - 25.0) < 1.0
+
+
+def test_with_speeds_or_seen_a_minute_apart_the_old_choice_stands() -> None:
+    m = _t_junction(60.0)
+    # Reported speeds: speed x time decides, and the turn-where-seen route is not one
+    # of the options (at 9 m/s for 3 s, 27 m: neither fits well; no new kind).
+    a, b = _step(m, 0, 20, 0.0, speed=9.0), _step(m, 25, 0, 3.0, speed=9.0)
+    assert _best(m, a, b)[1] != TURN_ROUTED
+    # Unseen for a minute: a vehicle that went into a dead end went to its end.
+    a, b = _step(m, 0, 20, 0.0), _step(m, 25, 0, 60.0)
+    assert _best(m, a, b)[1] == ROUTED
+
+
+def test_a_connector_across_a_gap_is_driven_but_never_credited() -> None:
+    # The through road has a 10 m gap between W-J1 and J2-E (two dead ends); a third
+    # block far away is the network's last segment, which a connector misread as a
+    # street (seg -1) would be credited as.
+    far = _seg("far", "F1", "F2", (0, 900), (100, 900))
+    m = Matcher([_seg("w", "W", "J1", (-300, 0), (-5, 0)), _seg("e", "J2", "E", (5, 0), (300, 0)),
+                 far])
+    assert m.net.gaps_bridged == 1
+    fixes = [Ping("v", float(t), *_ll(-100 + 9.0 * t, 0.0)) for t in range(25)]
+    track = m.track("v")
+    out = track.push_many(fixes) + track.flush()
+    assert track.stats.splits == 0 and track.stats.outliers == 0
+    assert {t.source_id for t in out} == {"w", "e"}
+    reach = {sid: max(t.end_m for t in out if t.source_id == sid) for sid in ("w", "e")}
+    start = {sid: min(t.start_m for t in out if t.source_id == sid) for sid in ("w", "e")}
+    assert reach["w"] > 294.0 and start["e"] < 1.0  # both ends of the gap reached
+    off = Matcher(m.segments, MatchConfig(map_gap_m=0.0)).track("v")
+    off.push_many(fixes)
+    off.flush()
+    assert off.stats.splits + off.stats.outliers > 0  # without it, the gap breaks the track
