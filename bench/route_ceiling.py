@@ -75,7 +75,7 @@ class Oracle:
         ping = Ping("oracle", f.time.timestamp(), f.lon, f.lat, f.speed_mps, f.heading_deg,
                     1.0, f.plow)
         t = f.time.timestamp()
-        s = Step(Seed(ping, x, y, t, t, False), 1.0, ([e], [off], [0.0]))
+        s = Step(Seed(ping, x, y, t, t, False, t, t), 1.0, ([e], [off], [0.0]))
         s.chosen = 0
         return s
 

@@ -40,8 +40,8 @@ class Seed:
     split: bool  # a long silence came before: no route from the previous step
     # Times of the cluster's first and last fix: between two steps the vehicle was
     # unseen only from the one's last fix to the next one's first.
-    first_fix: float = math.nan
-    last_fix: float = math.nan
+    first_fix: float
+    last_fix: float
 
 
 class Clusterer:

@@ -164,6 +164,10 @@ def traversals(m: Matcher, vehicle: str, a: Step, b: Step,
     for e, o1, o2 in route:
         cuts = [(o1, o2)]
         d1, d2 = done, done + (o2 - o1)
+        s = net.seg[e]
+        if s < 0:  # a connector across a gap in the map: no street, nothing credited
+            done = d2
+            continue
         if not same_state and d1 < half < d2:
             mid = o1 + (half - d1)
             cuts = [(o1, mid), (mid, o2)]
@@ -172,9 +176,6 @@ def traversals(m: Matcher, vehicle: str, a: Step, b: Step,
             end_d = done + (c2 - o1)
             first = same_state or (start_d + end_d) * 0.5 < half
             src = a if first else b
-            s = net.seg[e]
-            if s < 0:
-                continue  # a connector across a gap in the map: no street
             f = scale[s]
             ln = net.length[e]
             if net.forward[e]:
@@ -190,7 +191,7 @@ def traversals(m: Matcher, vehicle: str, a: Step, b: Step,
                 start_m=lo, end_m=hi, t_start=t0 + start_d * speed, t_end=t0 + end_d * speed,
                 plow=src.plow, spreader=src.spreader, confidence=conf,
             ))
-        if cleared is not None and net.seg[e] >= 0:  # a connector is no street
+        if cleared is not None:
             # The blade-down part of this piece, in the edge's driving offsets.
             lo_d = d1 if a.plow else max(d1, half) if b.plow else d2
             hi_d = d2 if b.plow else min(d2, half) if a.plow else d1

@@ -36,9 +36,8 @@ class Step:
         p = seed.ping
         self.x, self.y, self.sigma = seed.x, seed.y, sigma
         self.t, self.t_leave = seed.t, seed.t_leave  # arrived, left (stood still between)
-        # First and last fix of its cluster (its own time when it is one fix).
-        self.first_fix = seed.t if math.isnan(seed.first_fix) else seed.first_fix
-        self.last_fix = seed.t_leave if math.isnan(seed.last_fix) else seed.last_fix
+        # First and last fix of its cluster (the same, for a cluster of one).
+        self.first_fix, self.last_fix = seed.first_fix, seed.last_fix
         self.speed, self.plow, self.spreader = p.speed_mps, p.plow, p.spreader
         self.edges, self.offs, self.emis = cands  # directed edge, offset on it, log-emission
         self.back: list[int] = []  # best predecessor candidate, per candidate
@@ -177,6 +176,7 @@ def transition(
         ra = rev[ea]
         search = None
         done: Tree = {}
+        mouth = None  # search from a dead end's mouth (TURN_ROUTED), when needed
         bound = lmax - rest + ww
         for j in range(k):
             if best[j] >= cap:
@@ -232,10 +232,12 @@ def transition(
                     # Into a dead end, turning at its end is what vehicles do (that is
                     # why they went in); sparse fixes rarely catch the very end. Fixes
                     # seconds apart would have: there a turn is where they show it.
-                    if not dead[ea] or (dt <= _DENSE_S and not seen):
+                    if not dead[ea]:
                         p2 = ut
+                    elif seen:
+                        p2 = tb
                     else:
-                        p2 = tb if seen else ut * 3.0
+                        p2 = ut if dt <= _DENSE_S else ut * 3.0
                     # Both ways round are scored in full, not just by length: the
                     # shorter is not always the likelier (speed x time can say the
                     # vehicle went on to the crossing or the dead end's end and back).
@@ -247,7 +249,9 @@ def transition(
                     # way out is searched from the dead end's mouth (a long dead end's
                     # way round by its end may be past reach).
                     back_m = oa * (length[ra] / la if la > 0 else 1.0)
-                    out = net.search(to[ra]).reach(frm[eb], lmax - back_m - ob + ww)
+                    if mouth is None:
+                        mouth = net.search(to[ra])
+                    out = mouth.reach(frm[eb], lmax - back_m - ob + ww)
                     if out is not None:
                         l3 = back_m + out[1] + ob
                         p3 = out[0] - out[1] + tb + (ww if wrong[eb] else 0.0)
