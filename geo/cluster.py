@@ -6,7 +6,9 @@ driving; a moving vehicle at 1 Hz makes a cluster every couple of seconds, whose
 is steadier than any of its fixes (cross-track noise is what tells a street from a
 parallel one 15 m away), and sparse fixes are each their own cluster. A cluster ends
 when the vehicle has moved on, stops or starts, turns, or changes blade or spreader,
-so no step averages across such a change.
+so no step averages across such a change. Dense position-only fixes that drove out in
+a straight run and came back end a cluster at the turn, which is a step of its own;
+so is the last fix of such a run where the track ends (``geo.recede``).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from geo.matchtypes import Ping
+from geo.recede import Fix, Recession
 
 if TYPE_CHECKING:
     from geo.match import Matcher
@@ -26,6 +29,7 @@ _RECEDING = 4  # fixes in a row moving away from a cluster's start: it is drivin
 _FAR_CONFIRM_STAYED = 4  # far fixes, near each other, that end a long stay
 _LONG_STAY_S = 30.0
 _CONFIRM_S = 5.0  # speedless fixes closer in time than this need a second opinion
+_TAIL = 8  # joined fixes kept, to take back out of a cluster that turned (_turn_back)
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,10 +68,14 @@ class Clusterer:
         self._prev: tuple[float, float, float] | None = None  # last fix seen
         self._far: list[tuple[Ping, float, float]] = []  # far fixes awaiting confirmation
         self._near: tuple[Ping, float, float] | None = None  # sparse, back near: ditto
+        self._runs = Recession()  # straight runs of position-only fixes (geo.recede)
+        self._tail: list[Fix] = []  # the last few fixes joined, newest last
 
     def add(self, p: Ping, x: float, y: float, split: bool) -> list[Seed]:
         """Take one fix; returns the cluster it closed, if any."""
         prev, self._prev = self._prev, (x, y, p.t)
+        if p.speed_mps is None:
+            self._runs.add(p, x, y)
         if self._n == 0:
             self._start(p, x, y, split)
             return []
@@ -79,7 +87,7 @@ class Clusterer:
                   and head[0] * self._head[0] + head[1] * self._head[1] < _TURN_COS)
         new = still != self._still or (p.plow, p.spreader) != self._state or turned
         if not new and not still:
-            move = cfg.min_move_sigmas * self.m.sigma(p.accuracy_m)
+            move = self._move(p)
             if sp is not None:
                 # Moving: how far it went by its own speed, not by two noisy fixes
                 # (whose difference is mostly noise at 1 Hz).
@@ -96,13 +104,8 @@ class Clusterer:
         return []
 
     def close(self) -> list[Seed]:
-        """The open cluster as a step (end of input, or before a split)."""
-        for f in self._far:
-            self._join(*f)  # never confirmed: it was noise
-        self._far = []
-        if self._near is not None:
-            self._join(*self._near)  # nothing came after: count it as standing
-            self._near = None
+        """The open cluster as a step (before a new one, or see ``end``)."""
+        self._settle()
         if self._n == 0 or self._last is None:
             return []
         n = self._n
@@ -114,7 +117,40 @@ class Clusterer:
                     self._t_first, self._t_last)
         self._n = 0
         self._sx = self._sy = self._st = 0.0
+        self._tail = []
         return [seed]
+
+    def end(self) -> list[Seed]:
+        """The open cluster as a step where the track ends (input over, a long silence).
+
+        A vehicle still driving when its fixes stop got as far as its last fix, but the
+        cluster's mean lags behind that by half the cluster: at 1 Hz, the last 10-20 m
+        of its last street. Where position-only fixes show it driving on to the end
+        (``geo.recede``), the last fix is a step of its own as well.
+        """
+        self._settle()
+        last = self._last
+        onward = (last is not None and not self._still and last.speed_mps is None
+                  and self._runs.driving_on(self._move(last)))
+        seeds = self.close()
+        if onward and seeds and last is not None and self._prev is not None:
+            x, y, t = self._prev
+            seeds.append(Seed(last, x, y, t, t, False, t, t))
+        self.reset()
+        return seeds
+
+    def _settle(self) -> None:
+        """Fixes still awaiting a second opinion join the cluster: none is coming."""
+        for f in self._far:
+            self._join(*f)  # never confirmed: it was noise
+        self._far = []
+        if self._near is not None:
+            self._join(*self._near)  # nothing came after: count it as standing
+            self._near = None
+
+    def _move(self, p: Ping) -> float:
+        """How far from a cluster a fix must be to say the vehicle has left it."""
+        return self.m.config.min_move_sigmas * self.m.sigma(p.accuracy_m)
 
     def _speedless(self, p: Ping, x: float, y: float, move: float,
                    prev: tuple[float, float, float] | None) -> list[Seed]:
@@ -140,6 +176,11 @@ class Clusterer:
             near = False
         if prev is not None and p.t - prev[2] >= _CONFIRM_S:
             return self._sparse(p, x, y, near, prev)
+        if prev is not None:
+            turn = self._runs.turned_back(move)
+            seeds = None if turn is None else self._turn_back(turn, p, x, y)
+            if seeds is not None:
+                return seeds
         if self._near is not None:
             self._join(*self._near)
             self._near = None
@@ -203,6 +244,37 @@ class Clusterer:
         self.stats.stationary += 1
         return seeds
 
+    def _turn_back(self, turn: Fix, p: Ping, x: float, y: float) -> list[Seed] | None:
+        """The cluster up to where the vehicle turned, that fix as a step, and a new
+        cluster from the fixes since.
+
+        A vehicle that noses into a dead end shorter than the cluster's reach and turns
+        round leaves no fix far from the cluster's mean: without this the poke would
+        vanish into one step, and the dead end with it.
+        """
+        q = turn[0]
+        if q.t < self._t_first:
+            return None  # it turned in a cluster already closed: that one ended there
+        later = [f for f in self._tail if f[0].t > q.t]
+        if len(later) >= min(self._n, len(self._tail)):
+            return None  # (the tail is longer than any turn's aftermath: not reached)
+        for f in reversed(later):  # joined after the turn: they start the next cluster
+            self._unjoin(*f)
+        later += [f for f in self._far if f[0].t > q.t]
+        self._far = [f for f in self._far if f[0].t <= q.t]
+        if self._near is not None and self._near[0].t > q.t:
+            later.append(self._near)
+            self._near = None
+        seeds = self.close()
+        seeds.append(Seed(q, turn[1], turn[2], q.t, q.t, False, q.t, q.t))
+        self.stats.turns_back += 1
+        later.sort(key=lambda f: f[0].t)
+        later.append((p, x, y))
+        self._start(*later[0], False)
+        for f in later[1:]:
+            self._join(*f)
+        return seeds
+
     def _restart(self, p: Ping, x: float, y: float) -> list[Seed]:
         seeds = self.close()
         self._start(p, x, y, False)
@@ -225,6 +297,20 @@ class Clusterer:
         self._st += p.t
         self._t_last = p.t
         self._last = p
+        self._tail.append((p, x, y))
+        if len(self._tail) > _TAIL:
+            del self._tail[0]
+
+    def _unjoin(self, p: Ping, x: float, y: float) -> None:
+        """Take the newest joined fix back out of the cluster."""
+        self._tail.pop()
+        self._n -= 1
+        self._sx -= x
+        self._sy -= y
+        self._st -= p.t
+        if self._tail:
+            self._last = self._tail[-1][0]
+            self._t_last = self._last.t
 
 
 def _onward(last: tuple[Ping, float, float], x: float, y: float, cx: float,

@@ -43,6 +43,7 @@ class TrackStats:
     invalid: int = 0  # non-finite coordinates or time
     stationary: int = 0  # standing still
     decimated: int = 0  # moving, but too close to the previous step to matter
+    turns_back: int = 0  # fixes that turned round within a cluster's reach (geo.cluster)
     no_candidates: int = 0  # no street within the search radius
     outliers: int = 0  # no plausible route from the previous step
     splits: int = 0  # track cut: long silence or persistent outliers
@@ -93,15 +94,13 @@ class Track:
             split = p.t - self._last_t > cfg.max_gap_s and self._last_t > _NEG
             self._last_t = p.t
             if split:
-                keep += self._clusters.close()
-                self._clusters.reset()
+                keep += self._clusters.end()
             keep += self._clusters.add(p, x, y, split)
         return self._steps(keep)
 
     def flush(self) -> list[Traversal]:
         """Finalise everything (end of input, or a silence the caller knows is long)."""
-        out = self._steps(self._clusters.close())
-        self._clusters.reset()
+        out = self._steps(self._clusters.end())
         return out + self._finish()
 
     def _steps(self, seeds: list[Seed]) -> list[Traversal]:
