@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import math
 import random
+from itertools import pairwise
 
 from test_transition_turns import _ll, _seg
 
 from geo.coverage import CoverageBook
 from geo.match import Matcher, Ping, Traversal
-
 
 
 def _drive(points: list[tuple[float, float]], seed: int, speed: float = 5.0) -> list[Ping]:
@@ -39,7 +39,7 @@ def _drive(points: list[tuple[float, float]], seed: int, speed: float = 5.0) -> 
         out.append(Ping("v", t, *_ll(x + ex + rng.gauss(0, 0.5), y + ey + rng.gauss(0, 0.5))))
         t += 1.0
 
-    for (x0, y0), (x1, y1) in zip(points, points[1:], strict=False):
+    for (x0, y0), (x1, y1) in pairwise(points):
         leg = math.dist((x0, y0), (x1, y1))
         d = carry
         while d < leg:
