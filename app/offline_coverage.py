@@ -1,7 +1,7 @@
 """``plowshare coverage``: street coverage from a CSV of pings, offline, no database.
 
     plowshare coverage --streets STREETS --pings PINGS.csv --out COVERAGE.csv
-                       [--min-fraction 0.8]
+                       [--min-fraction 0.8] [--set NAME=VALUE ...]
 
 STREETS is an OSM file (.osm.pbf, .osm, .osm.gz) or GeoJSON. GeoJSON features are
 taken as ready-made segments: LineStrings with an ``id`` (property or feature id),
@@ -18,6 +18,9 @@ COVERAGE.csv gets one row per segment:
 ``segment_id,covered,covered_fraction,passes,first_service,last_service`` with
 covered 1/0, the fraction to 4 decimals and times as ISO 8601 UTC with a Z (empty
 when never serviced).
+
+``--set`` changes one of the matcher's settable knobs (``geo.matchtypes.SETTABLE``,
+e.g. ``--set map_gap_m=0``), as a town can through the dispatcher API.
 
 Exit status: 0 on success (also when some rows were skipped), 2 when an input file is
 missing or unreadable, a required column is missing, or an argument is invalid.
@@ -38,7 +41,7 @@ from typing import TextIO
 from app.sim_csv import atomic_text
 from app.streets.load import load_segments
 from geo.coverage import SegmentCoverage, compute_coverage
-from geo.matchtypes import Ping
+from geo.matchtypes import SETTABLE, MatchConfig, Ping
 from geo.network import Segment
 
 REQUIRED = ("vehicle_id", "time", "lat", "lon")
@@ -90,18 +93,40 @@ def main(argv: list[str] | None = None) -> int:
         default=0.8,
         help="share of a segment one pass must cover to count as serviced (default 0.8)",
     )
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="NAME=VALUE", dest="changes",
+        help=f"change a matcher setting ({', '.join(sorted(SETTABLE))}); repeatable",
+    )
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse has printed the usage error already
         return int(exc.code or 0)
     try:
-        return _run(args.streets, args.pings, args.out, args.min_fraction, sys.stderr)
+        config = _config(args.changes)
+        return _run(args.streets, args.pings, args.out, args.min_fraction, sys.stderr, config)
     except InputError as exc:
         print(f"plowshare coverage: {exc}", file=sys.stderr)
         return 2
 
 
-def _run(streets: Path, pings_path: Path, out: Path, min_fraction: float, err: TextIO) -> int:
+def _config(changes: Sequence[str]) -> MatchConfig:
+    values: dict[str, object] = {}
+    for item in changes:
+        name, sep, text = item.partition("=")
+        try:
+            if not sep:
+                raise ValueError("expected NAME=VALUE")
+            values[name.strip()] = float(text)
+        except ValueError as exc:
+            raise InputError(f"--set {item}: {exc}") from exc
+    try:
+        return MatchConfig().changed(values)
+    except ValueError as exc:
+        raise InputError(f"--set: {exc}") from exc
+
+
+def _run(streets: Path, pings_path: Path, out: Path, min_fraction: float, err: TextIO,
+         config: MatchConfig | None = None) -> int:
     if not (0.0 < min_fraction <= 1.0):
         raise InputError(f"--min-fraction must be in (0, 1], got {min_fraction}")
     # Check every input before the slow work, so a typo fails in a second.
@@ -123,7 +148,7 @@ def _run(streets: Path, pings_path: Path, out: Path, min_fraction: float, err: T
     if not parsed.pings:
         print(f"{pings_path}: no usable pings; every segment is reported uncovered", file=err)
 
-    coverage = compute_coverage(segments, parsed.pings, min_fraction=min_fraction)
+    coverage = compute_coverage(segments, parsed.pings, min_fraction=min_fraction, config=config)
     try:
         write_coverage_csv(segments, coverage, out)
     except OSError as exc:

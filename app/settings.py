@@ -11,8 +11,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from geo.matchtypes import MatchConfig
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -102,6 +104,19 @@ class CoverageSettings(BaseSettings):
     flush_after_s: float = Field(120.0, gt=0)
     rewind_s: float = Field(120.0, ge=0)
     max_fixes_per_round: int = Field(5_000, ge=1)
+    # The matcher's settable knobs for the whole deployment (geo.matchtypes.SETTABLE),
+    # as JSON: PLOWSHARE_COVERAGE_MATCH='{"map_gap_m": 0}'. A town's own (dispatcher API,
+    # /api/towns/{slug}/matching) go on top.
+    match: dict[str, float] = Field(default_factory=dict)
+
+    @field_validator("match")
+    @classmethod
+    def _settable(cls, v: dict[str, float]) -> dict[str, float]:
+        MatchConfig().changed(v)
+        return v
+
+    def match_config(self) -> MatchConfig:
+        return MatchConfig().changed(self.match)
 
 
 class ServerSettings(BaseSettings):

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Any
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,3 +100,45 @@ class MatchConfig:
     # street is credited for it. 0 = off.
     map_gap_m: float = 15.0
     map_gap_penalty_m: float = 80.0
+
+    def changed(self, changes: Mapping[str, object]) -> MatchConfig:
+        """This config with some ``SETTABLE`` knobs changed (a deployment's, a town's).
+
+        Raises ValueError naming the knob for an unknown name or a value out of range.
+        """
+        return _changed(self, changes)
+
+
+# The knobs a deployment or a town may change (``MatchConfig.changed``), with the range
+# each takes. The rest are tuning measured by the benchmarks, not local policy.
+SETTABLE: dict[str, tuple[float, float]] = {
+    "sigma_m": (1.0, 100.0),  # fixes that report no accuracy: a town's devices
+    "max_gap_s": (10.0, 3600.0),  # silences a track is split at
+    "max_speed_mps": (5.0, 80.0),
+    "wrong_way_penalty_m": (0.0, 1000.0),  # 1000: one-ways are (almost) never driven back
+    "hidden_wrong_way_m": (0.0, 10_000.0),
+    "u_turn_penalty_m": (0.0, 1000.0),
+    "map_gap_m": (0.0, 50.0),  # 0: dead ends close together are never joined
+    "map_gap_penalty_m": (0.0, 1000.0),
+    "lag": (1, 50),  # steps before a match is final (a longer lag: later, steadier)
+}
+
+
+def _changed(config: MatchConfig, changes: Mapping[str, object]) -> MatchConfig:
+    """``config`` with ``changes`` (names of ``SETTABLE``); ValueError says what is wrong."""
+    out: dict[str, Any] = {}
+    for name, value in changes.items():
+        if name not in SETTABLE:
+            raise ValueError(f"{name!r} is not a matcher setting one may change "
+                             f"(settable: {', '.join(sorted(SETTABLE))})")
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ValueError(f"{name} must be a number, not {value!r}")
+        lo, hi = SETTABLE[name]
+        if not (math.isfinite(value) and lo <= value <= hi):
+            raise ValueError(f"{name} must be between {lo:g} and {hi:g}, not {value!r}")
+        if isinstance(getattr(config, name), int):
+            if value != int(value):
+                raise ValueError(f"{name} must be a whole number, not {value!r}")
+            value = int(value)
+        out[name] = value
+    return replace(config, **out)

@@ -284,3 +284,44 @@ def test_time_spellings() -> None:
     assert parse_time("2025-01-15T04:00:00.250Z") == T0.timestamp() + 0.25
     assert parse_time(str(int(T0.timestamp()))) == T0.timestamp()
     assert parse_time("1736913600.5") == 1736913600.5
+
+
+def test_matcher_settings_change_what_is_matched_and_bad_ones_are_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Two 60 m blocks of one street, their ends 10 m apart: the map lacks the metres
+    # between (geo.gaps), and a car drives straight across at 9 m/s, a fix a second.
+    lat0, lon0 = 48.0, 15.0
+    mx = 111_320.0 * 0.6691306  # metres per degree of longitude at 48 N
+
+    def ll(x: float) -> list[float]:
+        return [lon0 + x / mx, lat0]
+
+    streets = tmp_path / "gap.geojson"
+    streets.write_text(json.dumps({"type": "FeatureCollection", "features": [
+        {"type": "Feature", "id": sid, "properties": {"highway": "residential", "oneway": "no"},
+         "geometry": {"type": "LineString", "coordinates": [ll(a), ll(b)]}}
+        for sid, a, b in (("west", -65.0, -5.0), ("east", 5.0, 65.0))]}))
+    pings = tmp_path / "pings.csv"
+    pings.write_text("vehicle_id,time,lat,lon\n" + "".join(
+        f"car,{1_700_000_000 + t},{lat0},{ll(-80.0 + 9.0 * t)[0]}\n" for t in range(18)))
+    covered = {}
+    for name, extra in (("default", []), ("off", ["--set", "map_gap_m=0"])):
+        out = tmp_path / f"{name}.csv"
+        assert main(["--streets", str(streets), "--pings", str(pings), "--out", str(out),
+                     *extra]) == 0
+        covered[name] = {r["segment_id"] for r in read_out(out) if r["covered"] == "1"}
+    # Joined across the gap, both blocks; with joining off, the track breaks at the gap
+    # and the block after it is picked up only part way.
+    assert covered["default"] == {"west", "east"}
+    assert covered["off"] != covered["default"] and covered["off"] <= {"west", "east"}
+    capsys.readouterr()
+    for bad, says in ((["--set", "beta_m=3"], "not a matcher setting"),
+                      (["--set", "map_gap_m=500"], "between 0 and 50"),
+                      (["--set", "lag=2.5"], "whole number"),
+                      (["--set", "map_gap_m"], "NAME=VALUE")):
+        out = tmp_path / "bad.csv"
+        assert main(["--streets", str(streets), "--pings", str(pings), "--out", str(out),
+                     *bad]) == 2, bad
+        assert says in capsys.readouterr().err, bad
+        assert not out.exists()
