@@ -7,7 +7,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from app import public_deps
-from app.api import dispatch, opendata, public, public_pages, public_ws, tiles
+from app.api import dispatch, matching, opendata, public, public_pages, public_ws, tiles
 from app.public_settings import PublicSettings
 from app.reports import RateLimited
 from app.settings import Settings
@@ -16,7 +16,7 @@ from app.settings import Settings
 def install(app: FastAPI, settings: Settings, public_settings: PublicSettings | None = None
             ) -> None:
     public_deps.install(app, public_settings)
-    for module in (public, tiles, opendata, dispatch, public_ws):
+    for module in (public, tiles, opendata, dispatch, matching, public_ws):
         app.include_router(module.router)
     public_pages.mount(app, settings.server)
 

@@ -22,7 +22,7 @@ import asyncpg
 from app.importer import town_segments
 from app.settings import Settings
 from geo.coverage import CoverageBook, ServiceEvent
-from geo.match import Matcher, Ping, Traversal
+from geo.match import MatchConfig, Matcher, Ping, Traversal
 from geo.track import Track
 from ingest import coverage_store as store
 from ingest.metrics import IngestMetrics
@@ -38,6 +38,7 @@ class TownState:
     town_id: int
     slug: str
     signature: tuple[int, int]
+    config: MatchConfig
     matcher: Matcher
     book: CoverageBook
     segment_ids: dict[str, int]
@@ -55,6 +56,7 @@ class CoverageWorker:
         self._wake = asyncio.Event()
         self._stop = asyncio.Event()
         self._set_aside: dict[int, float] = {}
+        self._bad_config: dict[str, str] = {}  # town slug -> the error last logged
 
     def wake(self) -> None:
         self._wake.set()
@@ -171,16 +173,17 @@ class CoverageWorker:
     async def _town(self, town_id: int, slug: str) -> TownState | None:
         async with self.pool.acquire() as conn:
             signature = await store.segment_signature(conn, town_id)
+            config = self._config(slug, await store.town_match(conn, town_id))
             state = self.towns.get(town_id)
-            if state is not None and state.signature == signature:
+            if state is not None and state.signature == signature and state.config == config:
                 return state
             if signature[0] == 0:
                 return None
             rows = await town_segments(conn, town_id)
         segments = [segment for _id, segment in rows]
-        matcher = await asyncio.to_thread(Matcher, segments)
+        matcher = await asyncio.to_thread(Matcher, segments, config)
         state = TownState(
-            town_id=town_id, slug=slug, signature=signature, matcher=matcher,
+            town_id=town_id, slug=slug, signature=signature, config=config, matcher=matcher,
             book=CoverageBook(segments, min_fraction=self.cfg.min_fraction,
                               keep_history=False),
             segment_ids={segment.source_id: sid for sid, segment in rows},
@@ -188,6 +191,19 @@ class CoverageWorker:
         self.towns[town_id] = state
         log.info("coverage: %s has %d segments", slug, len(segments))
         return state
+
+    def _config(self, slug: str, town: dict[str, object]) -> MatchConfig:
+        """The deployment's matcher settings with the town's own on top. A town's that
+        are not valid (the API checks them; this is SQL written by hand) are left out,
+        loudly, rather than stopping the town's coverage."""
+        base = self.cfg.match_config()
+        try:
+            return base.changed(town)
+        except ValueError as exc:
+            if self._bad_config.get(slug) != str(exc):
+                self._bad_config[slug] = str(exc)
+                log.error("coverage: %s: town_settings.match_config ignored: %s", slug, exc)
+            return base
 
     async def _feed_vehicle(
         self, conn: asyncpg.Connection, state: TownState, v: store.PendingVehicle,

@@ -4,12 +4,14 @@ dispatcher's read), open data in GeoJSON and CSV, storms and rules over the disp
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 
 import asyncpg
 import httpx
 
 from app.public_settings import PublicSettings
+from app.settings import CoverageSettings
 from app.storms import start_storm
 from tests.public_support import add_vehicle, ago, seed_town, serve
 from tests.support import LiveServer, make_settings
@@ -206,3 +208,43 @@ async def test_dispatch_storms_rules_and_token(database: str, conn: asyncpg.Conn
         assert (await http.delete(f"{base}/depots/{depot.json()['id']}",
                                   headers=auth)).status_code == 204
         assert (await http.get(f"{base}/reports")).status_code == 401
+
+
+async def test_dispatch_matching_settings_are_checked_and_kept(
+    database: str, conn: asyncpg.Connection
+) -> None:
+    await seed_town(conn)
+    # The deployment's own change: every town's matcher starts from it.
+    settings = dataclasses.replace(make_settings(database),
+                                   coverage=CoverageSettings(match={"sigma_m": 6.0}))
+    async with LiveServer(settings) as srv, httpx.AsyncClient(base_url=srv.url) as http:
+        srv.app.state.public = PublicSettings(dispatch_token="s3cret")
+        url = "/api/dispatch/towns/kouvola/matching"
+        auth = {"Authorization": "Bearer s3cret"}
+        assert (await http.get(url)).status_code == 401
+        assert (await http.patch(url, json={"map_gap_m": 0})).status_code == 401
+        got = (await http.get(url, headers=auth)).json()
+        assert got["town"] == {}
+        assert got["effective"]["sigma_m"] == 6.0 and got["effective"]["map_gap_m"] == 15.0
+        assert got["ranges"]["map_gap_m"] == [0.0, 50.0]
+
+        r = await http.patch(url, json={"map_gap_m": 0, "lag": 12}, headers=auth)
+        assert r.status_code == 200, r.text
+        assert r.json()["town"] == {"map_gap_m": 0, "lag": 12}
+        assert r.json()["effective"]["map_gap_m"] == 0 and r.json()["effective"]["lag"] == 12
+        stored = await conn.fetchval(
+            """SELECT s.match_config FROM town_settings s JOIN towns t ON t.id = s.town_id
+                WHERE t.slug = 'kouvola'""")
+        assert stored == {"map_gap_m": 0, "lag": 12}
+        for bad, says in (({"beta_m": 3}, "not a matcher setting"),
+                          ({"map_gap_m": 99}, "between 0 and 50"),
+                          ({"lag": 2.5}, "whole number"),
+                          ({"map_gap_m": "wide"}, "")):
+            r = await http.patch(url, json=bad, headers=auth)
+            assert r.status_code == 422 and says in r.text, (bad, r.text)
+        # Nothing of a refused change was kept.
+        assert (await http.get(url, headers=auth)).json()["town"] == {"map_gap_m": 0, "lag": 12}
+        r = await http.patch(url, json={"map_gap_m": None}, headers=auth)
+        assert r.json()["town"] == {"lag": 12} and r.json()["effective"]["map_gap_m"] == 15.0
+        assert (await http.get("/api/dispatch/towns/nowhere/matching",
+                               headers=auth)).status_code == 404

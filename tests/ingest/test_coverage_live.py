@@ -163,3 +163,38 @@ async def test_a_tunnel_buffer_sent_after_newer_fixes_is_still_matched(
         "SELECT count(*) FROM segment_services WHERE started_at >= $1 AND ended_at <= $2",
         tunnel[0].time, tunnel[-1].time)
     assert in_tunnel >= 3  # blocks driven in the tunnel are credited after all
+
+
+async def test_a_towns_matcher_settings_are_used_and_a_change_rebuilds_it(
+    pool: asyncpg.Pool, conn: asyncpg.Connection, database: str,
+    caplog: pytest.LogCaptureFixture
+) -> None:
+    town = await add_town(conn, "boston", "Boston")
+    segments = load_segments(shared_data() / "osm" / "boston-downtown.osm.pbf")
+    await import_segments(conn, town, segments)
+    settings = dataclasses.replace(make_settings(database), coverage=CoverageSettings(
+        settle_s=0, flush_after_s=1, match={"sigma_m": 6.0}))
+    worker = CoverageWorker(settings, pool, IngestMetrics())
+    first = await worker._town(town, "boston")
+    assert first is not None
+    assert first.matcher.config.sigma_m == 6.0 and first.matcher.config.map_gap_m == 15.0
+    assert first.matcher.net.gaps_bridged == 1  # Boston's extract has one such gap
+    assert await worker._town(town, "boston") is first  # nothing changed: kept
+
+    await conn.execute("UPDATE town_settings SET match_config = $2 WHERE town_id = $1",
+                       town, {"map_gap_m": 0, "lag": 12})
+    second = await worker._town(town, "boston")
+    assert second is not None and second is not first
+    config = second.matcher.config
+    assert (config.sigma_m, config.map_gap_m, config.lag) == (6.0, 0.0, 12)
+    assert second.matcher.net.gaps_bridged == 0
+
+    # Written by hand past the API's checks: left out, said once, the town still matched.
+    await conn.execute("UPDATE town_settings SET match_config = $2 WHERE town_id = $1",
+                       town, {"map_gap_m": 500})
+    with caplog.at_level("ERROR", logger="ingest.coverage_worker"):
+        third = await worker._town(town, "boston")
+        await worker._town(town, "boston")
+    assert third is not None and third.matcher.config == settings.coverage.match_config()
+    said = [r for r in caplog.records if "match_config ignored" in r.getMessage()]
+    assert len(said) == 1 and "map_gap_m" in said[0].getMessage()

@@ -1,0 +1,76 @@
+"""A town's map-matching settings, for its dispatchers (``/api/dispatch/towns/{slug}``).
+
+Only the knobs in ``geo.matchtypes.SETTABLE``, each within its range: local policy
+such as turning off the joining of dead ends a few metres apart where a barrier
+really divides them (``map_gap_m``: 0), or the GPS error assumed for devices that
+report none. The town's values go on top of the deployment's
+(``PLOWSHARE_COVERAGE_MATCH``); the coverage worker picks a change up within a round
+and matches the town's new fixes with it. Service already recorded stays as it is.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Annotated, Any
+
+import asyncpg
+from fastapi import APIRouter, Body
+
+from app import queries
+from app.api.dispatch import Slug
+from app.deps import PoolDep, SettingsDep
+from app.errors import InvalidInput
+from app.public_deps import DispatcherDep
+from geo.matchtypes import SETTABLE, MatchConfig
+
+router = APIRouter(prefix="/api/dispatch/towns", tags=["dispatch"])
+Changes = Annotated[dict[str, float | None], Body(
+    description="knob -> value; null returns a knob to the deployment's value",
+    examples=[{"map_gap_m": 0}])]
+
+
+async def _town_config(conn: asyncpg.Connection, slug: str) -> tuple[int, dict[str, Any]]:
+    town = await queries.town_id(conn, slug)
+    doc = await conn.fetchval(
+        "SELECT match_config FROM town_settings WHERE town_id = $1", town)
+    return town, dict(doc) if isinstance(doc, dict) else {}
+
+
+def _out(base: MatchConfig, town: dict[str, Any]) -> dict[str, Any]:
+    effective = asdict(base.changed(town))
+    return {
+        "town": town,  # the town's own changes
+        "effective": {k: effective[k] for k in SETTABLE},  # what its matcher uses
+        "deployment": {k: getattr(base, k) for k in SETTABLE},
+        "ranges": {k: list(v) for k, v in SETTABLE.items()},
+    }
+
+
+@router.get("/{slug}/matching")
+async def get_matching(slug: Slug, pool: PoolDep, settings: SettingsDep,
+                       _auth: DispatcherDep) -> dict[str, Any]:
+    async with pool.acquire() as conn:
+        _, town = await _town_config(conn, slug)
+    return _out(settings.coverage.match_config(), town)
+
+
+@router.patch("/{slug}/matching")
+async def set_matching(slug: Slug, body: Changes, pool: PoolDep, settings: SettingsDep,
+                       _auth: DispatcherDep) -> dict[str, Any]:
+    """Change some of the town's matcher knobs (a null value removes the town's own)."""
+    base = settings.coverage.match_config()
+    async with pool.acquire() as conn, conn.transaction():
+        town_id, town = await _town_config(conn, slug)
+        for name, value in body.items():
+            if value is None:
+                town.pop(name, None)
+            else:
+                town[name] = value
+        try:
+            base.changed(town)
+        except ValueError as exc:
+            raise InvalidInput(str(exc)) from exc
+        await conn.execute(
+            """UPDATE town_settings SET match_config = $2::jsonb, updated_at = now()
+                WHERE town_id = $1""", town_id, town)
+    return _out(base, town)
