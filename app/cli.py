@@ -12,11 +12,20 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+from pydantic import ValidationError
+from pydantic_settings import SettingsError
 
 from app.errors import PlowshareError
 from app.settings import Settings, load_settings
 
 log = logging.getLogger("plowshare")
+
+
+def _setting_error(exc: ValidationError | SettingsError) -> str:
+    if isinstance(exc, SettingsError):
+        return str(exc)
+    return "; ".join(
+        f"{exc.title} {'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -32,7 +41,12 @@ def main(argv: list[str] | None = None) -> int:
         return sim_offline.main(argv[1:])
     parser = _parser()
     args = parser.parse_args(argv)
-    settings = load_settings()
+    try:
+        settings = load_settings()
+    except (ValidationError, SettingsError) as exc:
+        # A setting from the environment (or .env) is wrong: say which, no traceback.
+        print(f"plowshare: bad setting: {_setting_error(exc)}", file=sys.stderr)
+        return 2
     logging.basicConfig(
         level=settings.general.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
