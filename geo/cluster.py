@@ -130,12 +130,13 @@ class Clusterer:
         """
         self._settle()
         last = self._last
-        onward = (last is not None and not self._still and last.speed_mps is None
-                  and self._runs.driving_on(self._move(last)))
+        onward = None
+        if last is not None and self._n > 1 and not self._still and last.speed_mps is None:
+            onward = self._runs.driving_on(self._move(last))
         seeds = self.close()
-        if onward and seeds and last is not None and self._prev is not None:
-            x, y, t = self._prev
-            seeds.append(Seed(last, x, y, t, t, False, t, t))
+        if onward is not None and seeds:
+            p, x, y = onward
+            seeds.append(Seed(p, x, y, p.t, p.t, False, p.t, p.t))
         self.reset()
         return seeds
 
@@ -266,7 +267,9 @@ class Clusterer:
             later.append(self._near)
             self._near = None
         seeds = self.close()
-        seeds.append(Seed(q, turn[1], turn[2], q.t, q.t, False, q.t, q.t))
+        if not (seeds and seeds[-1].first_fix == seeds[-1].last_fix == q.t):
+            # (Unless the cluster left is the turn alone: it is that step already.)
+            seeds.append(Seed(q, turn[1], turn[2], q.t, q.t, False, q.t, q.t))
         self.stats.turns_back += 1
         later.sort(key=lambda f: f[0].t)
         later.append((p, x, y))

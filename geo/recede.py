@@ -115,8 +115,10 @@ class Recession:
         self.done = None
         return run.last
 
-    def driving_on(self, move: float) -> bool:
-        """The newest fix ends a straight run that drove out far enough."""
+    def driving_on(self, move: float) -> Fix | None:
+        """The newest fix, if it ends a straight run that drove out far enough."""
         run, now = self.run, self._prev
-        return (run is not None and now is not None and run.last[0] is now[0]
-                and run.steady(move, _END_RUN, _END_REACH))
+        if (run is not None and now is not None and run.last[0] is now[0]
+                and run.steady(move, _END_RUN, _END_REACH)):
+            return now
+        return None

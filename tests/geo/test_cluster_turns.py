@@ -16,8 +16,10 @@ from itertools import pairwise
 
 from test_transition_turns import _ll, _seg
 
+from geo.cluster import Clusterer, Seed
 from geo.coverage import CoverageBook
 from geo.match import Matcher, Ping, Traversal
+from geo.track import TrackStats
 
 
 def _drive(points: list[tuple[float, float]], seed: int, speed: float = 5.0) -> list[Ping]:
@@ -103,12 +105,34 @@ def test_the_last_block_before_the_fixes_stop_is_driven_to_where_they_stop() -> 
         assert reach >= last - 0.5, (seed, reach, last)
 
 
-def test_jitter_of_a_car_standing_at_a_dead_end_turns_nothing_back() -> None:
-    # Standing 10 m into the dead end for ten minutes, 3 m jitter each second.
+def test_a_car_standing_at_a_dead_end_turns_nothing_back() -> None:
+    # Ten minutes 10 m into the dead end, fixes each second: with 3 m i.i.d. jitter,
+    # and with the slowly drifting error of a car's logger (as the drives above have).
     m = _t_junction(24.0)
     for seed in range(4):
         rng = random.Random(seed)
-        fixes = [Ping("v", float(t), *_ll(rng.gauss(0, 3.0), 10 + rng.gauss(0, 3.0)))
-                 for t in range(600)]
-        done, turns = _serviced(m, fixes)
-        assert done == set() and turns == 0, (seed, done, turns)
+        jitter = [Ping("v", float(t), *_ll(rng.gauss(0, 3.0), 10 + rng.gauss(0, 3.0)))
+                  for t in range(600)]
+        drift = []
+        ex = ey = 0.0
+        for t in range(600):
+            ex, ey = 0.98 * ex + rng.gauss(0, 0.6), 0.98 * ey + rng.gauss(0, 0.6)
+            drift.append(Ping("v", float(t), *_ll(ex + rng.gauss(0, 0.5),
+                                                  10 + ey + rng.gauss(0, 0.5))))
+        for fixes in (jitter, drift):
+            done, turns = _serviced(m, fixes)
+            assert done == set() and turns == 0, (seed, done, turns)
+
+
+def test_no_fix_becomes_two_identical_steps() -> None:
+    # Driving on in a straight run; the last fix alone starts a new cluster (the blade
+    # went down there). It is a step already; the end must not add it once more.
+    m = _t_junction(24.0)
+    clusters = Clusterer(m, TrackStats())
+    seeds: list[Seed] = []
+    for k in range(12):
+        seeds += clusters.add(Ping("v", float(k), 0.0, 0.0, plow=k == 11), -150 + 5.0 * k,
+                              0.0, False)
+    seeds += clusters.end()
+    assert seeds[-1].x == -95.0 and seeds[-1].first_fix == seeds[-1].last_fix == 11.0
+    assert len({(s.x, s.y, s.t) for s in seeds}) == len(seeds), seeds
