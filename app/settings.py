@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, StrictFloat, StrictInt, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from geo.matchtypes import MatchConfig
@@ -106,8 +106,9 @@ class CoverageSettings(BaseSettings):
     max_fixes_per_round: int = Field(5_000, ge=1)
     # The matcher's settable knobs for the whole deployment (geo.matchtypes.SETTABLE),
     # as JSON: PLOWSHARE_COVERAGE_MATCH='{"map_gap_m": 0}'. A town's own (dispatcher API,
-    # /api/towns/{slug}/matching) go on top.
-    match: dict[str, float] = Field(default_factory=dict)
+    # /api/dispatch/towns/{slug}/matching) go on top. Give the API server and the ingest
+    # workers the same.
+    match: dict[str, StrictFloat | StrictInt] = Field(default_factory=dict)
 
     @field_validator("match")
     @classmethod

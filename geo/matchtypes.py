@@ -124,6 +124,9 @@ SETTABLE: dict[str, tuple[float, float]] = {
 }
 
 
+_DEFAULTS = MatchConfig()
+
+
 def _changed(config: MatchConfig, changes: Mapping[str, object]) -> MatchConfig:
     """``config`` with ``changes`` (names of ``SETTABLE``); ValueError says what is wrong."""
     out: dict[str, Any] = {}
@@ -136,7 +139,7 @@ def _changed(config: MatchConfig, changes: Mapping[str, object]) -> MatchConfig:
         lo, hi = SETTABLE[name]
         if not (math.isfinite(value) and lo <= value <= hi):
             raise ValueError(f"{name} must be between {lo:g} and {hi:g}, not {value!r}")
-        if isinstance(getattr(config, name), int):
+        if isinstance(getattr(_DEFAULTS, name), int):  # by the field, not the value now
             if value != int(value):
                 raise ValueError(f"{name} must be a whole number, not {value!r}")
             value = int(value)

@@ -175,11 +175,14 @@ class CoverageWorker:
             signature = await store.segment_signature(conn, town_id)
             config = self._config(slug, await store.town_match(conn, town_id))
             state = self.towns.get(town_id)
-            if state is not None and state.signature == signature and state.config == config:
-                return state
-            if signature[0] == 0:
+            same_streets = state is not None and state.signature == signature
+            if not same_streets and signature[0] == 0:
                 return None
-            rows = await town_segments(conn, town_id)
+            rows = [] if same_streets else await town_segments(conn, town_id)
+        if state is not None and same_streets:
+            if state.config != config:
+                await self._retune(state, config)
+            return state
         segments = [segment for _id, segment in rows]
         matcher = await asyncio.to_thread(Matcher, segments, config)
         state = TownState(
@@ -192,18 +195,33 @@ class CoverageWorker:
         log.info("coverage: %s has %d segments", slug, len(segments))
         return state
 
+    async def _retune(self, state: TownState, config: MatchConfig) -> None:
+        """The town's matcher settings changed: each vehicle's track so far is finished
+        with the old ones and recorded, and its next fixes go to a new track with the
+        new ones (cut there, as at a long silence: no re-feeding, so nothing twice)."""
+        matcher = await asyncio.to_thread(Matcher, state.matcher.segments, config)
+        async with self.pool.acquire() as conn:
+            for vehicle_id, track in list(state.tracks.items()):
+                await self._record(conn, state, vehicle_id, track.flush(), cursor=None)
+                state.tracks[vehicle_id] = matcher.track(track.vehicle)
+        state.matcher, state.config = matcher, config
+        log.info("coverage: %s matcher settings changed; %d tracks cut over",
+                 state.slug, len(state.tracks))
+
     def _config(self, slug: str, town: dict[str, object]) -> MatchConfig:
         """The deployment's matcher settings with the town's own on top. A town's that
         are not valid (the API checks them; this is SQL written by hand) are left out,
         loudly, rather than stopping the town's coverage."""
         base = self.cfg.match_config()
         try:
-            return base.changed(town)
+            config = base.changed(town)
         except ValueError as exc:
             if self._bad_config.get(slug) != str(exc):
                 self._bad_config[slug] = str(exc)
                 log.error("coverage: %s: town_settings.match_config ignored: %s", slug, exc)
             return base
+        self._bad_config.pop(slug, None)
+        return config
 
     async def _feed_vehicle(
         self, conn: asyncpg.Connection, state: TownState, v: store.PendingVehicle,
@@ -234,7 +252,8 @@ class CoverageWorker:
     async def _flush_silent(
         self, conn: asyncpg.Connection, state: TownState, now: datetime
     ) -> None:
-        quiet = timedelta(seconds=self.cfg.flush_after_s)
+        # Not before the town's matcher would itself split a track at the silence.
+        quiet = timedelta(seconds=max(self.cfg.flush_after_s, state.config.max_gap_s))
         for vehicle_id, last in list(state.last_fix.items()):
             if now - last < quiet:
                 continue

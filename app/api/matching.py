@@ -4,8 +4,10 @@ Only the knobs in ``geo.matchtypes.SETTABLE``, each within its range: local poli
 such as turning off the joining of dead ends a few metres apart where a barrier
 really divides them (``map_gap_m``: 0), or the GPS error assumed for devices that
 report none. The town's values go on top of the deployment's
-(``PLOWSHARE_COVERAGE_MATCH``); the coverage worker picks a change up within a round
-and matches the town's new fixes with it. Service already recorded stays as it is.
+(``PLOWSHARE_COVERAGE_MATCH``; the API server and the ingest workers must be given the
+same). The coverage worker picks a change up within a round: each vehicle's track so
+far is finished with the old settings, its next fixes are matched with the new ones.
+Service already recorded stays as it is.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Annotated, Any
 
 import asyncpg
 from fastapi import APIRouter, Body
+from pydantic import StrictFloat, StrictInt
 
 from app import queries
 from app.api.dispatch import Slug
@@ -24,23 +27,31 @@ from app.public_deps import DispatcherDep
 from geo.matchtypes import SETTABLE, MatchConfig
 
 router = APIRouter(prefix="/api/dispatch/towns", tags=["dispatch"])
-Changes = Annotated[dict[str, float | None], Body(
+# Strict: true or "6" is refused, not read as 1 or 6.
+Changes = Annotated[dict[str, StrictFloat | StrictInt | None], Body(
     description="knob -> value; null returns a knob to the deployment's value",
     examples=[{"map_gap_m": 0}])]
 
 
-async def _town_config(conn: asyncpg.Connection, slug: str) -> tuple[int, dict[str, Any]]:
+async def _town_config(conn: asyncpg.Connection, slug: str, *, lock: bool = False
+                       ) -> tuple[int, dict[str, Any]]:
     town = await queries.town_id(conn, slug)
+    # FOR UPDATE when changing it: two dispatchers' changes at once both land.
     doc = await conn.fetchval(
-        "SELECT match_config FROM town_settings WHERE town_id = $1", town)
+        "SELECT match_config FROM town_settings WHERE town_id = $1"
+        + (" FOR UPDATE" if lock else ""), town)
     return town, dict(doc) if isinstance(doc, dict) else {}
 
 
 def _out(base: MatchConfig, town: dict[str, Any]) -> dict[str, Any]:
-    effective = asdict(base.changed(town))
+    try:
+        effective, problem = asdict(base.changed(town)), None
+    except ValueError as exc:  # stored past these checks (SQL by hand): the worker ignores it
+        effective, problem = asdict(base), f"the town's settings are ignored: {exc}"
     return {
         "town": town,  # the town's own changes
         "effective": {k: effective[k] for k in SETTABLE},  # what its matcher uses
+        "problem": problem,
         "deployment": {k: getattr(base, k) for k in SETTABLE},
         "ranges": {k: list(v) for k, v in SETTABLE.items()},
     }
@@ -60,7 +71,7 @@ async def set_matching(slug: Slug, body: Changes, pool: PoolDep, settings: Setti
     """Change some of the town's matcher knobs (a null value removes the town's own)."""
     base = settings.coverage.match_config()
     async with pool.acquire() as conn, conn.transaction():
-        town_id, town = await _town_config(conn, slug)
+        town_id, town = await _town_config(conn, slug, lock=True)
         for name, value in body.items():
             if value is None:
                 town.pop(name, None)

@@ -224,7 +224,7 @@ async def test_dispatch_matching_settings_are_checked_and_kept(
         assert (await http.get(url)).status_code == 401
         assert (await http.patch(url, json={"map_gap_m": 0})).status_code == 401
         got = (await http.get(url, headers=auth)).json()
-        assert got["town"] == {}
+        assert got["town"] == {} and got["problem"] is None
         assert got["effective"]["sigma_m"] == 6.0 and got["effective"]["map_gap_m"] == 15.0
         assert got["ranges"]["map_gap_m"] == [0.0, 50.0]
 
@@ -239,7 +239,9 @@ async def test_dispatch_matching_settings_are_checked_and_kept(
         for bad, says in (({"beta_m": 3}, "not a matcher setting"),
                           ({"map_gap_m": 99}, "between 0 and 50"),
                           ({"lag": 2.5}, "whole number"),
-                          ({"map_gap_m": "wide"}, "")):
+                          ({"map_gap_m": "wide"}, "valid number"),
+                          ({"map_gap_m": "6"}, "valid number"),  # not read as 6
+                          ({"lag": True}, "valid number")):  # not read as 1
             r = await http.patch(url, json=bad, headers=auth)
             assert r.status_code == 422 and says in r.text, (bad, r.text)
         # Nothing of a refused change was kept.
@@ -248,3 +250,12 @@ async def test_dispatch_matching_settings_are_checked_and_kept(
         assert r.json()["town"] == {"lag": 12} and r.json()["effective"]["map_gap_m"] == 15.0
         assert (await http.get("/api/dispatch/towns/nowhere/matching",
                                headers=auth)).status_code == 404
+        r = await http.patch(url, json=[1, 2], headers=auth)  # not an object
+        assert r.status_code == 422
+        # Stored by hand past these checks: shown with the problem, not a server error.
+        await conn.execute(
+            "UPDATE town_settings SET match_config = $1 WHERE town_id = "
+            "(SELECT id FROM towns WHERE slug = 'kouvola')", {"map_gap_m": 500})
+        got = (await http.get(url, headers=auth)).json()
+        assert got["town"] == {"map_gap_m": 500} and got["effective"]["map_gap_m"] == 15.0
+        assert "between 0 and 50" in got["problem"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import itertools
 import random
 from datetime import UTC, datetime, timedelta
 
@@ -165,15 +166,21 @@ async def test_a_tunnel_buffer_sent_after_newer_fixes_is_still_matched(
     assert in_tunnel >= 3  # blocks driven in the tunnel are credited after all
 
 
-async def test_a_towns_matcher_settings_are_used_and_a_change_rebuilds_it(
+async def test_a_towns_matcher_settings_are_used_and_a_change_cuts_tracks_over(
     pool: asyncpg.Pool, conn: asyncpg.Connection, database: str,
     caplog: pytest.LogCaptureFixture
 ) -> None:
     town = await add_town(conn, "boston", "Boston")
     segments = load_segments(shared_data() / "osm" / "boston-downtown.osm.pbf")
     await import_segments(conn, town, segments)
+    graph = StreetGraph(segments)
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=40)
+    dense = drive(graph, random.Random(3), duration_s=1200, interval_s=1.0, start_time=start)
+    truth = serviced_ids(simulated_truth(graph, {"plow-1": dense}))
+    sparse = dense[::5]
+    half = len(sparse) // 2
     settings = dataclasses.replace(make_settings(database), coverage=CoverageSettings(
-        settle_s=0, flush_after_s=1, match={"sigma_m": 6.0}))
+        settle_s=0, flush_after_s=3600, match={"sigma_m": 6.0}))
     worker = CoverageWorker(settings, pool, IngestMetrics())
     first = await worker._town(town, "boston")
     assert first is not None
@@ -181,13 +188,38 @@ async def test_a_towns_matcher_settings_are_used_and_a_change_rebuilds_it(
     assert first.matcher.net.gaps_bridged == 1  # Boston's extract has one such gap
     assert await worker._town(town, "boston") is first  # nothing changed: kept
 
+    pipeline = Pipeline(IngestSettings(), IngestMetrics())
+    await pipeline.process(pool, [as_message("plow-1", sparse[:half])])
+    assert await worker.step(town, "boston") == half
+    count = "SELECT count(*) FROM segment_services"
+    before = await conn.fetchval(count)
     await conn.execute("UPDATE town_settings SET match_config = $2 WHERE town_id = $1",
                        town, {"map_gap_m": 0, "lag": 12})
-    second = await worker._town(town, "boston")
-    assert second is not None and second is not first
-    config = second.matcher.config
+    state = await worker._town(town, "boston")
+    # Same streets: the state stays, its matcher is new, and the vehicle's track so far
+    # was finished with the old one and recorded (the steps still within its lag).
+    assert state is first
+    config = state.matcher.config
     assert (config.sigma_m, config.map_gap_m, config.lag) == (6.0, 0.0, 12)
-    assert second.matcher.net.gaps_bridged == 0
+    assert state.matcher.net.gaps_bridged == 0
+    assert all(t.m is state.matcher for t in state.tracks.values()) and state.tracks
+    assert await conn.fetchval(count) > before
+    # The rest of the drive goes to the new track; nothing is fed or recorded twice.
+    await pipeline.process(pool, [as_message("plow-1", sparse[half:])])
+    assert await worker.step(town, "boston") == len(sparse) - half
+    await worker._flush_silent(conn, state, datetime.now(UTC) + timedelta(hours=2))
+    rows = await conn.fetch(
+        """SELECT s.source_id, sv.forward, sv.started_at, sv.ended_at
+             FROM segment_services sv JOIN street_segments s ON s.id = sv.segment_id
+            ORDER BY s.source_id, sv.forward, sv.started_at""")
+    for a, b in itertools.pairwise(rows):
+        if (a["source_id"], a["forward"]) == (b["source_id"], b["forward"]):
+            assert b["started_at"] >= a["ended_at"], (a, b)  # one pass, one row
+    matched = {r["source_id"] for r in rows}
+    length = {s.source_id: s.length_m for s in segments}
+    hit = sum(length[s] for s in matched & truth)
+    assert hit / sum(length[s] for s in matched) >= 0.95
+    assert hit / sum(length[s] for s in truth) >= 0.85
 
     # Written by hand past the API's checks: left out, said once, the town still matched.
     await conn.execute("UPDATE town_settings SET match_config = $2 WHERE town_id = $1",
@@ -198,3 +230,31 @@ async def test_a_towns_matcher_settings_are_used_and_a_change_rebuilds_it(
     assert third is not None and third.matcher.config == settings.coverage.match_config()
     said = [r for r in caplog.records if "match_config ignored" in r.getMessage()]
     assert len(said) == 1 and "map_gap_m" in said[0].getMessage()
+
+
+async def test_a_town_that_bridges_longer_silences_keeps_tracks_open_as_long(
+    pool: asyncpg.Pool, conn: asyncpg.Connection, database: str
+) -> None:
+    town = await add_town(conn, "boston", "Boston")
+    segments = load_segments(shared_data() / "osm" / "boston-downtown.osm.pbf")
+    await import_segments(conn, town, segments)
+    await conn.execute("UPDATE town_settings SET match_config = $2 WHERE town_id = $1",
+                       town, {"max_gap_s": 600})
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=310)
+    fixes = drive(StreetGraph(segments), random.Random(4), duration_s=300, interval_s=5.0,
+                  start_time=start)
+    await Pipeline(IngestSettings(), IngestMetrics()).process(pool, [as_message("plow-1", fixes)])
+    settings = dataclasses.replace(make_settings(database),
+                                   coverage=CoverageSettings(settle_s=0, flush_after_s=120))
+    worker = CoverageWorker(settings, pool, IngestMetrics())
+    await worker._town(town, "boston")
+    state = worker.towns[town]
+    assert await worker.step(town, "boston") == len(fixes)
+    last = fixes[-1].time
+    assert state.tracks and set(state.last_fix.values()) == {last}
+    # Silent 300 s: past the deployment's 120, but the town's matcher would still join
+    # the next fix to this track, so it stays open.
+    await worker._flush_silent(conn, state, last + timedelta(seconds=300))
+    assert state.tracks
+    await worker._flush_silent(conn, state, last + timedelta(seconds=601))
+    assert not state.tracks
