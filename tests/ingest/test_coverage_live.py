@@ -20,6 +20,7 @@ from app.settings import CoverageSettings, IngestSettings
 from app.storms import start_storm
 from app.streets.load import load_segments
 from geo.graph import StreetGraph
+from geo.network import Segment
 from geo.simulate import SimFix, drive
 from geo.truth import serviced_ids, simulated_truth
 from ingest.coverage_worker import CoverageWorker
@@ -28,6 +29,14 @@ from ingest.model import Message
 from ingest.pipeline import Pipeline
 from tests.geo.geo_shared_data import shared_data
 from tests.support import add_town, make_settings
+
+
+async def boston(conn: asyncpg.Connection) -> tuple[int, list[Segment]]:
+    """Town "boston" with downtown Boston's streets imported."""
+    town = await add_town(conn, "boston", "Boston")
+    segments = load_segments(shared_data() / "osm" / "boston-downtown.osm.pbf")
+    await import_segments(conn, town, segments)
+    return town, segments
 
 
 def as_message(vehicle: str, fixes: list[SimFix]) -> Message:
@@ -40,9 +49,7 @@ def as_message(vehicle: str, fixes: list[SimFix]) -> Message:
 async def test_matched_service_is_recorded_with_evidence_and_sent_live(
     pool: asyncpg.Pool, conn: asyncpg.Connection, database: str
 ) -> None:
-    town = await add_town(conn, "boston", "Boston")
-    segments = load_segments(shared_data() / "osm" / "boston-downtown.osm.pbf")
-    await import_segments(conn, town, segments)
+    town, segments = await boston(conn)
     storm = await start_storm(conn, "boston", "test storm",
                               at=datetime.now(UTC) - timedelta(hours=2))
     graph = StreetGraph(segments)
@@ -135,9 +142,7 @@ async def test_a_town_whose_matching_fails_is_set_aside_and_the_others_go_on(
 async def test_a_tunnel_buffer_sent_after_newer_fixes_is_still_matched(
     pool: asyncpg.Pool, conn: asyncpg.Connection, database: str
 ) -> None:
-    town = await add_town(conn, "boston", "Boston")
-    segments = load_segments(shared_data() / "osm" / "boston-downtown.osm.pbf")
-    await import_segments(conn, town, segments)
+    town, segments = await boston(conn)
     graph = StreetGraph(segments)
     start = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=40)
     fixes = drive(graph, random.Random(9), duration_s=1200, interval_s=5.0, start_time=start)
@@ -170,9 +175,7 @@ async def test_a_towns_matcher_settings_are_used_and_a_change_cuts_tracks_over(
     pool: asyncpg.Pool, conn: asyncpg.Connection, database: str,
     caplog: pytest.LogCaptureFixture
 ) -> None:
-    town = await add_town(conn, "boston", "Boston")
-    segments = load_segments(shared_data() / "osm" / "boston-downtown.osm.pbf")
-    await import_segments(conn, town, segments)
+    town, segments = await boston(conn)
     graph = StreetGraph(segments)
     start = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=40)
     dense = drive(graph, random.Random(3), duration_s=1200, interval_s=1.0, start_time=start)
@@ -235,9 +238,7 @@ async def test_a_towns_matcher_settings_are_used_and_a_change_cuts_tracks_over(
 async def test_a_town_that_bridges_longer_silences_keeps_tracks_open_as_long(
     pool: asyncpg.Pool, conn: asyncpg.Connection, database: str
 ) -> None:
-    town = await add_town(conn, "boston", "Boston")
-    segments = load_segments(shared_data() / "osm" / "boston-downtown.osm.pbf")
-    await import_segments(conn, town, segments)
+    town, segments = await boston(conn)
     await conn.execute("UPDATE town_settings SET match_config = $2 WHERE town_id = $1",
                        town, {"max_gap_s": 600})
     start = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=310)
