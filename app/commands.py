@@ -16,7 +16,12 @@ from app.migrate import migrate as apply_migrations
 from app.settings import Settings
 
 if TYPE_CHECKING:
+    import asyncpg
+
     from geo.network import Segment
+
+# Dead ends this close to a street they do not meet are listed after an import.
+UNDERSHOOT_M = 5.0
 
 
 async def migrate(settings: Settings, *, create: bool = False) -> int:
@@ -103,26 +108,43 @@ async def import_streets_file(
                                "nothing imported")
         say(f"{len(segments):,} block segments built in {time.monotonic() - t0:.1f}s; "
             "loading into PostGIS …")
-        _report_gaps(segments, say)
+        _report_gaps(segments, say, await _map_gap_m(conn, settings, town_id))
         return await import_segments(conn, town_id, segments, progress)
     finally:
         await conn.close()
 
 
-def _report_gaps(segments: list[Segment], say: Callable[[str], None]) -> None:
-    """Dead ends a few metres apart: the matcher joins them; the file's owners should
-    know (most are a road the file breaks, a few a real barrier)."""
-    from geo.gaps import dead_end_gaps
-    from geo.match import MatchConfig
+async def _map_gap_m(conn: asyncpg.Connection, settings: Settings, town_id: int) -> float:
+    """The town's matcher joins dead ends this close (deployment's, then its own)."""
+    base = settings.coverage.match_config()
+    doc = await conn.fetchval("SELECT match_config FROM town_settings WHERE town_id = $1",
+                              town_id)
+    try:
+        return base.changed(doc if isinstance(doc, dict) else {}).map_gap_m
+    except ValueError:
+        return base.map_gap_m  # as the coverage worker does: the town's are ignored
 
-    within = MatchConfig().map_gap_m
+
+def _report_gaps(segments: list[Segment], say: Callable[[str], None], within: float) -> None:
+    """Places where the file most likely breaks a road, for its owners to check: dead
+    ends a few metres apart (the matcher joins them; a few are real barriers), and dead
+    ends a few metres short of another street (not joined)."""
+    from geo.gaps import dead_end_gaps, undershoots
+
     gaps = dead_end_gaps(segments, within)
-    if not gaps:
-        return
-    shown = ", ".join(f"{g.segment_a}/{g.segment_b} {g.distance_m:.1f} m" for g in gaps[:10])
-    more = f" and {len(gaps) - 10} more" if len(gaps) > 10 else ""
-    say(f"{len(gaps)} place(s) where two dead ends lie within {within:g} m of each other, "
-        f"taken as one road the file breaks (check them): {shown}{more}")
+    if gaps:
+        shown = ", ".join(f"{g.segment_a}/{g.segment_b} {g.distance_m:.1f} m"
+                          for g in gaps[:10])
+        more = f" and {len(gaps) - 10} more" if len(gaps) > 10 else ""
+        say(f"{len(gaps)} place(s) where two dead ends lie within {within:g} m of each "
+            f"other, taken as one road the file breaks (check them): {shown}{more}")
+    short = undershoots(segments, UNDERSHOOT_M)
+    if short:
+        shown = ", ".join(f"{u.segment} {u.distance_m:.1f} m from {u.near}" for u in short[:10])
+        more = f" and {len(short) - 10} more" if len(short) > 10 else ""
+        say(f"{len(short)} dead end(s) stop within {UNDERSHOOT_M:g} m of a street they do not "
+            f"meet (a junction the file lacks? vehicles cannot be matched across): "
+            f"{shown}{more}")
 
 
 async def storm(settings: Settings, town: str, *, start: bool, name: str | None = None) -> int:

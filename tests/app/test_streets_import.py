@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import subprocess
 import sys
@@ -192,7 +193,25 @@ async def test_an_import_lists_dead_ends_a_few_metres_apart(
             for k in range(3)]
     quiet = _cli(database, "streets", "import", "--town", "gribskov",
                  _write(tmp_path / "line.geojson", line))
-    assert quiet.returncode == 0 and "dead ends" not in quiet.stderr, quiet.stderr
+    assert quiet.returncode == 0 and "dead end" not in quiet.stderr, quiet.stderr
+    # A town that turned the joining off (a barrier between them) hears of no such pairs.
+    await conn.execute("""UPDATE town_settings SET match_config = '{"map_gap_m": 0}'::jsonb
+                           WHERE town_id = (SELECT id FROM towns WHERE slug = 'gribskov')""")
+    off = _cli(database, "streets", "import", "--town", "gribskov", "--id-property",
+               "arc_id", path)
+    assert off.returncode == 0 and "two dead ends" not in off.stderr, off.stderr
+    # A side street that stops 3 m short of the road's middle: the junction is missing.
+    lon = 15.6 + 40 / (111_320.0 * math.cos(math.radians(48.41)))
+    short = [{"type": "Feature", "properties": {"id": sid, "highway": "residential"},
+              "geometry": {"type": "LineString", "coordinates": xy}}
+             for sid, xy in (("road", [[15.599, 48.41], [15.601, 48.41]]),
+                             ("side", [[lon, 48.409], [lon, 48.41 - 3 / 110_950.0]]))]
+    told = _cli(database, "streets", "import", "--town", "gribskov",
+                _write(tmp_path / "short.geojson", short))
+    assert told.returncode == 0, told.stderr
+    assert ("1 dead end(s) stop within 5 m of a street they do not meet (a junction the "
+            "file lacks? vehicles cannot be matched across): side 3.0 m from road"
+            ) in told.stderr, told.stderr
 
 
 async def test_a_block_whose_nodes_change_is_a_changed_block(conn: asyncpg.Connection) -> None:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
+import math
 
 from geo_shared_data import shared_data
 
 from app.streets.load import load_segments
-from geo.gaps import dead_end_gaps
+from geo.gaps import dead_end_gaps, undershoots
 from geo.match import MatchConfig, Matcher
+from geo.network import Segment
 
 
 def test_a_turning_loop_is_not_a_pair_of_twin_arcs() -> None:
@@ -80,3 +83,39 @@ def test_dead_end_gaps_are_unjoined_dead_ends_nearest_first() -> None:
     lone = dataclasses.replace(segments[0], coords=((15.6, 48.41), (15.600135, 48.41)),
                                start_node="a", end_node="b", length_m=10.0)
     assert dead_end_gaps([lone], 15.0) == []
+
+
+def _line(sid: str, a: str, b: str, *xy: tuple[float, float]) -> Segment:
+    """A two-way block through plane points (metres east/north of 15.6 E, 48.41 N)."""
+    mx, my = 111_320.0 * math.cos(math.radians(48.41)), 110_950.0
+    coords = tuple((15.6 + x / mx, 48.41 + y / my) for x, y in xy)
+    length = sum(math.dist(p, q) for p, q in itertools.pairwise(xy))
+    return Segment(sid, None, "residential", False, coords, length, 3, a, b)
+
+
+def test_a_dead_end_short_of_a_street_it_does_not_meet_is_an_undershoot() -> None:
+    road = [_line("r1", "W", "M", (-100, 0), (0, 0)), _line("r2", "M", "E", (0, 0), (100, 0))]
+    # A side street stops 3 m short of the road, 40 m from its crossing: the junction
+    # the file lacks. Another meets the road at M: no undershoot.
+    short = _line("s", "S0", "S1", (40, -80), (40, -3))
+    met = _line("t", "M", "T1", (0, 0), (0, 80))
+    found = undershoots([*road, short, met], 5.0)
+    assert [(u.segment, u.near, round(u.distance_m, 1)) for u in found] == [("s", "r2", 3.0)]
+    assert undershoots([*road, short, met], 2.0) == []
+    # Two dead ends facing each other are a gap (dead_end_gaps), not an undershoot; nor is
+    # a dead end near a side street leaving its own neighbouring node.
+    a = _line("a", "A0", "A1", (300, 0), (400, 0))
+    b = _line("b", "B0", "B1", (403, 0), (500, 0))
+    assert undershoots([a, b], 5.0) == [] and len(dead_end_gaps([a, b], 5.0)) == 1
+    stub = [_line("st", "X", "Y", (600, 0), (603, 0)), _line("x1", "X", "X1", (600, 0), (600, 50)),
+            _line("x2", "X", "X2", (600, 0), (700, 0))]
+    assert undershoots(stub, 5.0) == []
+
+
+def test_undershoots_on_real_streets() -> None:
+    # Baltimore's OSM: w280411080 ends 0.7 m from the side of w280411078 without a node.
+    segments = load_segments(shared_data("osm", "baltimore.osm.pbf"))
+    found = {u.segment: u for u in undershoots(segments, 5.0)}
+    u = found["w280411080:2"]
+    assert u.near == "w280411078:2" and 0.5 < u.distance_m < 1.0
+    assert all(u.distance_m <= 5.0 for u in found.values())
