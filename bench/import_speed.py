@@ -19,6 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from app.commands import _report_gaps
 from app.db import connect
 from app.dbadmin import create_database, drop_database
 from app.importer import import_segments
@@ -65,6 +66,7 @@ async def main(segments: int) -> None:
             for label in ("first import", "re-import (unchanged)"):
                 t0 = time.perf_counter()
                 built = load_segments(path)
+                _report_gaps(built, lambda _m: None, 15.0)  # as the CLI does
                 t1 = time.perf_counter()
                 result = await import_segments(conn, town, built)
                 t2 = time.perf_counter()
