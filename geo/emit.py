@@ -24,6 +24,7 @@ Piece = tuple[int, float, float]  # directed edge, from offset, to offset (drivi
 # A vehicle's own plowing is evidence of where its blade is for one shift; a street it
 # cleared in the last storm is snowed over again.
 SHIFT_S = 8 * 3600.0
+_AMBIGUITY_SLACK_M = 5.0  # see MatchConfig.ambiguity_share
 
 
 class Cleared:
@@ -79,6 +80,20 @@ def pieces(m: Matcher, a: Step, b: Step) -> list[Piece]:
     u, _ = u_turn_point(la, oa, lb, ob)
     ub = lb - u * (lb / la if la > 0 else 1.0)  # the turning point in b's offsets
     return [p for p in ((ea, oa, u), (eb, max(ub, 0.0), ob)) if p[2] > p[1]]
+
+
+def _ambiguous(m: Matcher, route: list[Piece]) -> set[int]:
+    """Indices of the route's inner blocks that a route at most
+    ``MatchConfig.ambiguity_share`` (+ 5 m) longer between the same two blocks avoids."""
+    if len(route) < 3:
+        return set()
+    net = m.net
+    source, target = net.to[route[0][0]], net.frm[route[-1][0]]
+    inner = [e for e, _, _ in route[1:-1]]
+    cost = sum(net.cost[e] for e in inner)
+    bound = cost * (1.0 + m.config.ambiguity_share) + _AMBIGUITY_SLACK_M
+    return {k for k, e in enumerate(inner, start=1)
+            if net.seg[e] >= 0 and net.cost_avoiding(source, target, net.seg[e], bound) <= bound}
 
 
 def _switch_point(route: list[Piece], total: float, down_first: bool | None,
@@ -149,6 +164,7 @@ def traversals(m: Matcher, vehicle: str, a: Step, b: Step,
     total = sum(p[2] - p[1] for p in route)
     if total <= 0.0:
         return []
+    unsure = _ambiguous(m, route) if m.config.ambiguity_share > 0 else set()
     net, segments, scale = m.net, m.segments, m.scale
     t0 = a.t_leave
     speed = (b.t - t0) / total  # seconds per metre
@@ -161,11 +177,13 @@ def traversals(m: Matcher, vehicle: str, a: Step, b: Step,
         half = blade_switch(route, cleared, a.t, blade)
     out: list[Traversal] = []
     done = 0.0
-    for e, o1, o2 in route:
+    for k, (e, o1, o2) in enumerate(route):
         cuts = [(o1, o2)]
         d1, d2 = done, done + (o2 - o1)
         s = net.seg[e]
-        if s < 0:  # a connector across a gap in the map: no street, nothing credited
+        if s < 0 or k in unsure:
+            # A connector across a gap in the map (no street), or a block another way
+            # about as short avoids: nothing credited.
             done = d2
             continue
         if not same_state and d1 < half < d2:

@@ -100,6 +100,12 @@ class MatchConfig:
     # street is credited for it. 0 = off.
     map_gap_m: float = 15.0
     map_gap_penalty_m: float = 80.0
+    # Fixes far apart often leave two ways between them of about the same length (round
+    # either side of a block in a grid): the shortest is taken, but which one the
+    # vehicle drove, the fixes cannot say. Above 0, a block between two fixes that a
+    # route at most this share (+ 5 m) longer avoids is not credited: fewer streets
+    # marked plowed that were not, and fewer that were. 0 = off: credit the shortest.
+    ambiguity_share: float = 0.0
 
     def changed(self, changes: Mapping[str, object]) -> MatchConfig:
         """This config with some ``SETTABLE`` knobs changed (a deployment's, a town's).
@@ -121,6 +127,8 @@ SETTABLE: dict[str, tuple[float, float]] = {
     "map_gap_m": (0.0, 50.0),  # 0: dead ends close together are never joined
     "map_gap_penalty_m": (0.0, 1000.0),
     "lag": (1, 50),  # steps before a match is final (a longer lag: later, steadier)
+    "ambiguity_share": (0.0, 0.2),  # > 0: blocks another way about as short avoids are
+    # not credited (a town that would rather miss a plowed street than claim one)
 }
 
 

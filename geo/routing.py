@@ -201,6 +201,31 @@ class RoutingNet:
         return edges
 
 
+    def cost_avoiding(self, source: int, target: int, seg: int, bound: float) -> float:
+        """Cost of the best route ``source`` -> ``target`` that uses no edge of segment
+        ``seg`` (either way), or inf if none is within ``bound``. Not cached: asked only
+        of the few blocks a sparse step's route crosses (``geo.emit``)."""
+        out, to, cost, segs = self.out, self.to, self.cost, self.seg
+        best = {source: 0.0}
+        heap = [(0.0, source)]
+        done: set[int] = set()
+        while heap:
+            c, node = heapq.heappop(heap)
+            if node == target:
+                return c
+            if node in done or c > bound:
+                continue
+            done.add(node)
+            for e in out[node]:
+                if segs[e] == seg:
+                    continue
+                nc = c + cost[e]
+                if nc <= bound and nc < best.get(to[e], math.inf):
+                    best[to[e]] = nc
+                    heapq.heappush(heap, (nc, to[e]))
+        return math.inf
+
+
 class Search:
     """Dijkstra from one node, expanded only as far as the queries so far needed.
 

@@ -109,3 +109,41 @@ def test_a_connector_across_a_gap_is_driven_but_never_credited() -> None:
     off.push_many(fixes)
     off.flush()
     assert off.stats.splits + off.stats.outliers > 0  # without it, the gap breaks the track
+
+
+def _square(share: float) -> Matcher:
+    """A 100 m block between a road in from the west and one out to the east: from one
+    to the other, round the south side or the north side are equally short."""
+    return Matcher([
+        _seg("w", "W", "A", (-200, 0), (0, 0)), _seg("ab", "A", "B", (0, 0), (100, 0)),
+        _seg("bc", "B", "C", (100, 0), (100, 100)), _seg("cd", "C", "D", (100, 100), (0, 100)),
+        _seg("da", "D", "A", (0, 100), (0, 0)), _seg("e", "C", "E", (100, 100), (300, 100)),
+        _seg("far", "F1", "F2", (0, 900), (300, 900)),
+    ], MatchConfig(ambiguity_share=share))
+
+
+def _across(m: Matcher) -> set[str]:
+    # On the west road, then 30 s later on the east one, at 10 m/s: 300 m either way.
+    fixes = [Ping("v", t, *_ll(x, y), 10.0, h, 5.0) for t, x, y, h in (
+        (0.0, -90, 0, 90.0), (4.0, -50, 0, 90.0), (34.0, 150, 100, 90.0),
+        (38.0, 190, 100, 90.0))]
+    track = m.track("v")
+    out = track.push_many(fixes) + track.flush()
+    length = {s.source_id: s.length_m for s in m.segments}
+    return {t.source_id for t in out if t.end_m - t.start_m > 0.9 * length[t.source_id]}
+
+
+def test_between_two_equally_short_ways_the_cautious_setting_credits_neither() -> None:
+    sides = {"ab", "bc", "cd", "da"}
+    plain = _across(_square(0.0)) & sides
+    assert plain in ({"ab", "bc"}, {"da", "cd"})  # the shortest, one of the two
+    assert _across(_square(0.02)) & sides == set()
+    # A block between the fixes that no other way about as short avoids is credited.
+    m = Matcher([_seg("w", "W", "A", (-200, 0), (0, 0)), _seg("mid", "A", "B", (0, 0), (200, 0)),
+                 _seg("e", "B", "E", (200, 0), (400, 0))], MatchConfig(ambiguity_share=0.02))
+    fixes = [Ping("v", t, *_ll(x, 0), 10.0, 90.0, 5.0)
+             for t, x in ((0.0, -90), (4.0, -50), (34.0, 250), (38.0, 290))]
+    track = m.track("v")
+    out = track.push_many(fixes) + track.flush()
+    mid = sum(t.end_m - t.start_m for t in out if t.source_id == "mid")
+    assert mid > 199.0
