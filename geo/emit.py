@@ -92,8 +92,12 @@ def _ambiguous(m: Matcher, route: list[Piece]) -> set[int]:
     inner = [e for e, _, _ in route[1:-1]]
     cost = sum(net.cost[e] for e in inner)
     bound = cost * (1.0 + m.config.ambiguity_share) + _AMBIGUITY_SLACK_M
-    return {k for k, e in enumerate(inner, start=1)
-            if net.seg[e] >= 0 and net.cost_avoiding(source, target, net.seg[e], bound) <= bound}
+    # The way round may not use the blocks the two fixes are on (back along the first,
+    # or onto the last the wrong way and turn): those are U-turns, not another way.
+    ends = {net.seg[route[0][0]], net.seg[route[-1][0]]}
+    ends |= {net.twin[s] for s in ends if s in net.twin}
+    return {k for k, e in enumerate(inner, start=1) if net.seg[e] >= 0
+            and net.cost_avoiding(source, target, ends | {net.seg[e]}, bound) <= bound}
 
 
 def _switch_point(route: list[Piece], total: float, down_first: bool | None,

@@ -10,6 +10,7 @@ those.
 
 from __future__ import annotations
 
+import heapq
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -56,6 +57,8 @@ def dead_end_gaps(segments: Sequence[Segment], within_m: float) -> list[Gap]:
 
 
 _AT_END_M = 1.0  # a point on a segment this close to its end is at that end's node
+_BY_ROAD = 3.0  # streets met within this x the distance by road are joined already
+_GRADE_SEPARATED = frozenset({"motorway", "motorway_link", "trunk", "trunk_link"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,10 +88,15 @@ def undershoots(segments: Sequence[Segment], within_m: float) -> list[Undershoot
     hit_dead, hit_seg = shapely.STRtree(lines).query(ends.points, predicate="dwithin",
                                                      distance=within_m)
     best: dict[int, tuple[float, int]] = {}
+    near_by_road: dict[str, set[str]] = {}
     for i, k in zip(hit_dead.tolist(), hit_seg.tolist(), strict=True):
         v, s = ends.nodes[i], segments[k]
-        if {s.start_node, s.end_node} & ({v} | ends.neighbours[v]):
-            continue  # meets it, or leaves its neighbour (a short stub's own crossing)
+        if s.road_class in _GRADE_SEPARATED:
+            continue  # no T junctions on these: a bridge or tunnel over or under it
+        if v not in near_by_road:
+            near_by_road[v] = ends.neighbours[v] | ends.within_road(v, _BY_ROAD * within_m)
+        if {s.start_node, s.end_node} & near_by_road[v]:
+            continue  # it meets it, leaves its neighbour, or is a few metres on by road
         d = float(shapely.distance(ends.points[i], lines[k]))
         along = float(shapely.line_locate_point(lines[k], ends.points[i]))
         length = float(shapely.length(lines[k]))
@@ -110,10 +118,13 @@ class _DeadEnds:
     def __init__(self, segments: Sequence[Segment]) -> None:
         self.neighbours: dict[str, set[str]] = {}
         self.where: dict[str, tuple[tuple[float, float], str]] = {}
+        self._adj: dict[str, list[tuple[str, float]]] = {}
         for s in segments:
             a, b = s.start_node, s.end_node
             self.neighbours.setdefault(a, set()).add(b)
             self.neighbours.setdefault(b, set()).add(a)
+            self._adj.setdefault(a, []).append((b, s.length_m))
+            self._adj.setdefault(b, []).append((a, s.length_m))
             self.where.setdefault(a, (s.coords[0], s.source_id))
             self.where.setdefault(b, (s.coords[-1], s.source_id))
         self.nodes = [v for v, near in self.neighbours.items() if len(near - {v}) == 1]
@@ -124,6 +135,21 @@ class _DeadEnds:
         xs, ys = self.proj.to_xy([self.where[v][0][0] for v in self.nodes],
                                  [self.where[v][0][1] for v in self.nodes])
         self.points = shapely.points(np.column_stack((xs, ys)))
+
+    def within_road(self, node: str, metres: float) -> set[str]:
+        """Nodes at most ``metres`` from ``node`` along the streets (either way)."""
+        best = {node: 0.0}
+        heap = [(0.0, node)]
+        while heap:
+            d, n = heapq.heappop(heap)
+            if d > best.get(n, math.inf):
+                continue
+            for m, length in self._adj.get(n, ()):
+                nd = d + length
+                if nd <= metres and nd < best.get(m, math.inf):
+                    best[m] = nd
+                    heapq.heappush(heap, (nd, m))
+        return set(best)
 
     def lines(self, segments: Sequence[Segment]) -> npt.NDArray[np.object_]:
         coords = [c for s in segments for c in s.coords]

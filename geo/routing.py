@@ -201,10 +201,10 @@ class RoutingNet:
         return edges
 
 
-    def cost_avoiding(self, source: int, target: int, seg: int, bound: float) -> float:
-        """Cost of the best route ``source`` -> ``target`` that uses no edge of segment
-        ``seg`` (either way), or inf if none is within ``bound``. Not cached: asked only
-        of the few blocks a sparse step's route crosses (``geo.emit``)."""
+    def cost_avoiding(self, source: int, target: int, avoid: set[int], bound: float) -> float:
+        """Cost of the best route ``source`` -> ``target`` that uses no edge of the
+        segments ``avoid`` (either way), or inf if none is within ``bound``. Not cached:
+        asked only of the few blocks a sparse step's route crosses (``geo.emit``)."""
         out, to, cost, segs = self.out, self.to, self.cost, self.seg
         best = {source: 0.0}
         heap = [(0.0, source)]
@@ -217,7 +217,7 @@ class RoutingNet:
                 continue
             done.add(node)
             for e in out[node]:
-                if segs[e] == seg:
+                if segs[e] in avoid:
                     continue
                 nc = c + cost[e]
                 if nc <= bound and nc < best.get(to[e], math.inf):

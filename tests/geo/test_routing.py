@@ -110,6 +110,16 @@ def test_a_dead_end_short_of_a_street_it_does_not_meet_is_an_undershoot() -> Non
     stub = [_line("st", "X", "Y", (600, 0), (603, 0)), _line("x1", "X", "X1", (600, 0), (600, 50)),
             _line("x2", "X", "X2", (600, 0), (700, 0))]
     assert undershoots(stub, 5.0) == []
+    # Two short blocks from a street it meets by road 5 m on: joined already.
+    two = [_line("s1", "Z", "Y1", (800, 0), (802.5, 0)), _line("s2", "Y1", "Y2", (802.5, 0),
+                                                              (802.5, 2.5)),
+           _line("r", "Y2", "R1", (802.5, 2.5), (802.5, 100)),
+           _line("q", "Q1", "Y2", (700, 2.5), (802.5, 2.5))]
+    assert undershoots(two, 5.0) == []
+    # Nor a motorway passing under or over the dead end (no node: a tunnel, a bridge).
+    over = dataclasses.replace(_line("m", "M0", "M1", (-100, -3), (200, -3)),
+                               road_class="motorway")
+    assert undershoots([short, over], 5.0) == []
 
 
 def test_undershoots_on_real_streets() -> None:
@@ -118,4 +128,9 @@ def test_undershoots_on_real_streets() -> None:
     found = {u.segment: u for u in undershoots(segments, 5.0)}
     u = found["w280411080:2"]
     assert u.near == "w280411078:2" and 0.5 < u.distance_m < 1.0
-    assert all(u.distance_m <= 5.0 for u in found.values())
+    # A parking aisle 4.7 m above the Fort McHenry Tunnel (I-95) is not one.
+    assert "w292814965:0" not in found
+    # Porto: a 2.4 m stub that meets its street 4.8 m on by road is not one either.
+    porto = {u.segment for u in undershoots(load_segments(shared_data("osm", "porto.osm.pbf")),
+                                            5.0)}
+    assert "w696971861:0" not in porto and len(porto) >= 5

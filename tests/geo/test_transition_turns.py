@@ -147,3 +147,37 @@ def test_between_two_equally_short_ways_the_cautious_setting_credits_neither() -
     out = track.push_many(fixes) + track.flush()
     mid = sum(t.end_m - t.start_m for t in out if t.source_id == "mid")
     assert mid > 199.0
+
+
+def _credited(m: Matcher, fixes: list[tuple[float, float, float, float]]) -> set[str]:
+    """Blocks over 90 % driven from fixes (t, x, y, heading) at 10 m/s."""
+    track = m.track("v")
+    out = track.push_many([Ping("v", t, *_ll(x, y), 10.0, h, 5.0) for t, x, y, h in fixes])
+    out += track.flush()
+    length = {s.source_id: s.length_m for s in m.segments}
+    return {t.source_id for t in out if t.end_m - t.start_m > 0.9 * length[t.source_id]}
+
+
+def test_the_cautious_setting_withholds_only_where_another_way_really_is_as_short() -> None:
+    cautious = MatchConfig(ambiguity_share=0.02)
+    # A way round that is more than twice as long is no doubt about the block.
+    m = Matcher([_seg("w", "W", "A", (-200, 0), (0, 0)), _seg("ab", "A", "B", (0, 0), (100, 0)),
+                 _seg("ad", "A", "D", (0, 0), (0, 60)), _seg("dc", "D", "C", (0, 60), (100, 60)),
+                 _seg("cb", "C", "B", (100, 60), (100, 0)),
+                 _seg("e", "B", "E", (100, 0), (300, 0))], cautious)
+    assert "ab" in _credited(m, [(0.0, -90, 0, 90.0), (4.0, -50, 0, 90.0),
+                                 (24.0, 150, 0, 90.0), (28.0, 190, 0, 90.0)])
+    # Two rows of 100 m blocks, the top one 3 m further out: along the bottom and up the
+    # east side onto the top-right block, heading west. About as short "the other way"
+    # is only along the top and onto that block from the wrong end, turning round on it:
+    # a U-turn on the fix's own block is no other way (nor one back along the first).
+    grid = Matcher([
+        _seg("w", "W", "P0", (-200, 0), (0, 0)),
+        _seg("b0", "P0", "P1", (0, 0), (100, 0)), _seg("b1", "P1", "P2", (100, 0), (200, 0)),
+        _seg("t0", "Q0", "Q1", (0, 103), (100, 103)),
+        _seg("t1", "Q1", "Q2", (100, 103), (200, 100)),
+        _seg("v0", "P0", "Q0", (0, 0), (0, 103)), _seg("v1", "P1", "Q1", (100, 0), (100, 103)),
+        _seg("v2", "P2", "Q2", (200, 0), (200, 100))], cautious)
+    done = _credited(grid, [(0.0, -90, 0, 90.0), (4.0, -50, 0, 90.0),
+                            (44.0, 150, 101.5, 270.0), (48.0, 110, 102.7, 270.0)])
+    assert {"b0", "b1", "v2"} <= done, done
