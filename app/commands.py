@@ -108,7 +108,7 @@ async def import_streets_file(
                                "nothing imported")
         say(f"{len(segments):,} block segments built in {time.monotonic() - t0:.1f}s; "
             "loading into PostGIS …")
-        _report_gaps(segments, say, await _map_gap_m(conn, settings, town_id))
+        report_breaks(segments, say, await _map_gap_m(conn, settings, town_id))
         return await import_segments(conn, town_id, segments, progress)
     finally:
         await conn.close()
@@ -125,7 +125,7 @@ async def _map_gap_m(conn: asyncpg.Connection, settings: Settings, town_id: int)
         return base.map_gap_m  # as the coverage worker does: the town's are ignored
 
 
-def _report_gaps(segments: list[Segment], say: Callable[[str], None], within: float) -> None:
+def report_breaks(segments: list[Segment], say: Callable[[str], None], within: float) -> None:
     """Places where the file most likely breaks a road, for its owners to check: dead
     ends a few metres apart (the matcher joins them; a few are real barriers), and dead
     ends a few metres short of another street (not joined)."""

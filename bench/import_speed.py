@@ -19,13 +19,14 @@ import tempfile
 import time
 from pathlib import Path
 
-from app.commands import _report_gaps
+from app.commands import report_breaks
 from app.db import connect
 from app.dbadmin import create_database, drop_database
 from app.importer import import_segments
 from app.migrate import migrate
 from app.settings import REPO_ROOT, DatabaseSettings
 from app.streets.load import load_segments
+from geo.matchtypes import MatchConfig
 
 ADMIN = os.environ.get("PLOWSHARE_TEST_ADMIN_URL",
                        "postgresql://plowshare:plowshare@127.0.0.1:5432/postgres")
@@ -66,7 +67,7 @@ async def main(segments: int) -> None:
             for label in ("first import", "re-import (unchanged)"):
                 t0 = time.perf_counter()
                 built = load_segments(path)
-                _report_gaps(built, lambda _m: None, 15.0)  # as the CLI does
+                report_breaks(built, lambda _m: None, MatchConfig().map_gap_m)  # as the CLI
                 t1 = time.perf_counter()
                 result = await import_segments(conn, town, built)
                 t2 = time.perf_counter()
