@@ -133,18 +133,19 @@ def report_breaks(segments: list[Segment], say: Callable[[str], None], within: f
 
     gaps = dead_end_gaps(segments, within)
     if gaps:
-        shown = ", ".join(f"{g.segment_a}/{g.segment_b} {g.distance_m:.1f} m"
-                          for g in gaps[:10])
-        more = f" and {len(gaps) - 10} more" if len(gaps) > 10 else ""
         say(f"{len(gaps)} place(s) where two dead ends lie within {within:g} m of each "
-            f"other, taken as one road the file breaks (check them): {shown}{more}")
+            f"other, taken as one road the file breaks (check them): " + _first_ten(
+                [f"{g.segment_a}/{g.segment_b} {g.distance_m:.1f} m" for g in gaps]))
     short = undershoots(segments, UNDERSHOOT_M)
     if short:
-        shown = ", ".join(f"{u.segment} {u.distance_m:.1f} m from {u.near}" for u in short[:10])
-        more = f" and {len(short) - 10} more" if len(short) > 10 else ""
         say(f"{len(short)} dead end(s) stop within {UNDERSHOOT_M:g} m of a street they do not "
             f"meet (a junction the file lacks? vehicles cannot be matched across): "
-            f"{shown}{more}")
+            + _first_ten([f"{u.segment} {u.distance_m:.1f} m from {u.near}" for u in short]))
+
+
+def _first_ten(items: list[str]) -> str:
+    more = f" and {len(items) - 10} more" if len(items) > 10 else ""
+    return ", ".join(items[:10]) + more
 
 
 async def storm(settings: Settings, town: str, *, start: bool, name: str | None = None) -> int:

@@ -74,8 +74,7 @@ class Oracle:
         off = along if m.net.forward[e] else m.net.length[e] - along
         ping = Ping("oracle", f.time.timestamp(), f.lon, f.lat, f.speed_mps, f.heading_deg,
                     1.0, f.plow)
-        t = f.time.timestamp()
-        s = Step(Seed(ping, x, y, t, t, False, t, t), 1.0, ([e], [off], [0.0]))
+        s = Step(Seed.at(ping, x, y), 1.0, ([e], [off], [0.0]))
         s.chosen = 0
         return s
 

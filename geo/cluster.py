@@ -47,6 +47,11 @@ class Seed:
     first_fix: float
     last_fix: float
 
+    @classmethod
+    def at(cls, p: Ping, x: float, y: float) -> Seed:
+        """One fix alone as a step, at (x, y) in the matcher's plane."""
+        return cls(p, x, y, p.t, p.t, False, p.t, p.t)
+
 
 class Clusterer:
     def __init__(self, matcher: Matcher, stats: TrackStats) -> None:
@@ -135,8 +140,7 @@ class Clusterer:
             onward = self._runs.driving_on(self._move(last))
         seeds = self.close()
         if onward is not None and seeds:
-            p, x, y = onward
-            seeds.append(Seed(p, x, y, p.t, p.t, False, p.t, p.t))
+            seeds.append(Seed.at(*onward))
         self.reset()
         return seeds
 
@@ -269,7 +273,7 @@ class Clusterer:
         seeds = self.close()
         if not (seeds and seeds[-1].first_fix == seeds[-1].last_fix == q.t):
             # (Unless the cluster left is the turn alone: it is that step already.)
-            seeds.append(Seed(q, turn[1], turn[2], q.t, q.t, False, q.t, q.t))
+            seeds.append(Seed.at(*turn))
         self.stats.turns_back += 1
         later.sort(key=lambda f: f[0].t)
         later.append((p, x, y))

@@ -40,7 +40,7 @@ def _step(m: Matcher, x: float, y: float, t: float, speed: float | None = None) 
     sigma = m.sigma(5.0)
     zero = np.zeros(1)
     cands = m.candidates(np.array([px]), np.array([py]), np.array([sigma]), zero, zero, zero)
-    return Step(Seed(ping, float(px), float(py), t, t, False, t, t), sigma, cands[0])
+    return Step(Seed.at(ping, float(px), float(py)), sigma, cands[0])
 
 
 def _t_junction(dead_m: float, *extra: Segment) -> Matcher:
