@@ -116,13 +116,10 @@ async def import_streets_file(
 
 async def _map_gap_m(conn: asyncpg.Connection, settings: Settings, town_id: int) -> float:
     """The town's matcher joins dead ends this close (deployment's, then its own)."""
-    base = settings.coverage.match_config()
-    doc = await conn.fetchval("SELECT match_config FROM town_settings WHERE town_id = $1",
-                              town_id)
-    try:
-        return base.changed(doc if isinstance(doc, dict) else {}).map_gap_m
-    except ValueError:
-        return base.map_gap_m  # as the coverage worker does: the town's are ignored
+    from app.queries import town_match_config
+
+    config, _ = settings.coverage.town_match_config(await town_match_config(conn, town_id))
+    return config.map_gap_m
 
 
 def report_breaks(segments: list[Segment], say: Callable[[str], None], within: float) -> None:

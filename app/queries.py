@@ -53,6 +53,16 @@ async def town_id(conn: asyncpg.Connection, slug: str) -> int:
     return found
 
 
+async def town_match_config(conn: asyncpg.Connection, town: int, *, lock: bool = False
+                            ) -> dict[str, Any]:
+    """The town's own matcher settings (``town_settings.match_config``), {} if none;
+    ``lock``: FOR UPDATE, to change them in this transaction."""
+    doc = await conn.fetchval(
+        "SELECT match_config FROM town_settings WHERE town_id = $1"
+        + (" FOR UPDATE" if lock else ""), town)
+    return dict(doc) if isinstance(doc, dict) else {}
+
+
 async def vehicles(conn: asyncpg.Connection, town: int) -> list[dict[str, Any]]:
     rows = await conn.fetch(
         """SELECT v.ident, v.label, p.fix_time, ST_Y(p.geom) AS lat, ST_X(p.geom) AS lon,

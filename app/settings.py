@@ -7,6 +7,7 @@ Nothing here is instantiated at import time: callers use :func:`load_settings`.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -118,6 +119,15 @@ class CoverageSettings(BaseSettings):
 
     def match_config(self) -> MatchConfig:
         return MatchConfig().changed(self.match)
+
+    def town_match_config(self, town: Mapping[str, object]) -> tuple[MatchConfig, str | None]:
+        """The deployment's settings with a town's own on top, and what was wrong with
+        the town's if they had to be left out (stored past the API's checks)."""
+        base = self.match_config()
+        try:
+            return base.changed(town), None
+        except ValueError as exc:
+            return base, str(exc)
 
 
 class ServerSettings(BaseSettings):

@@ -43,13 +43,6 @@ async def segment_signature(conn: asyncpg.Connection, town_id: int) -> tuple[int
     return int(row["n"]), int(row["top"])
 
 
-async def town_match(conn: asyncpg.Connection, town_id: int) -> dict[str, object]:
-    """The town's own matcher settings (town_settings.match_config), {} if none."""
-    doc = await conn.fetchval(
-        "SELECT match_config FROM town_settings WHERE town_id = $1", town_id)
-    return dict(doc) if isinstance(doc, dict) else {}
-
-
 async def pending_vehicles(conn: asyncpg.Connection, town_id: int) -> list[PendingVehicle]:
     rows = await conn.fetch(
         """SELECT vp.vehicle_id, v.ident, c.fed_until

@@ -20,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 
 from app.importer import town_segments
+from app.queries import town_match_config
 from app.settings import Settings
 from geo.coverage import CoverageBook, ServiceEvent
 from geo.match import MatchConfig, Matcher, Ping, Traversal
@@ -173,7 +174,7 @@ class CoverageWorker:
     async def _town(self, town_id: int, slug: str) -> TownState | None:
         async with self.pool.acquire() as conn:
             signature = await store.segment_signature(conn, town_id)
-            config = self._config(slug, await store.town_match(conn, town_id))
+            config = self._config(slug, await town_match_config(conn, town_id))
             state = self.towns.get(town_id)
             same_streets = state is not None and state.signature == signature
             if not same_streets and signature[0] == 0:
@@ -212,15 +213,12 @@ class CoverageWorker:
         """The deployment's matcher settings with the town's own on top. A town's that
         are not valid (the API checks them; this is SQL written by hand) are left out,
         loudly, rather than stopping the town's coverage."""
-        base = self.cfg.match_config()
-        try:
-            config = base.changed(town)
-        except ValueError as exc:
-            if self._bad_config.get(slug) != str(exc):
-                self._bad_config[slug] = str(exc)
-                log.error("coverage: %s: town_settings.match_config ignored: %s", slug, exc)
-            return base
-        self._bad_config.pop(slug, None)
+        config, problem = self.cfg.town_match_config(town)
+        if problem is None:
+            self._bad_config.pop(slug, None)
+        elif self._bad_config.get(slug) != problem:
+            self._bad_config[slug] = problem
+            log.error("coverage: %s: town_settings.match_config ignored: %s", slug, problem)
         return config
 
     async def _feed_vehicle(

@@ -12,7 +12,6 @@ Service already recorded stays as it is.
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from typing import Annotated, Any
 
 import asyncpg
@@ -24,7 +23,8 @@ from app.api.dispatch import Slug
 from app.deps import PoolDep, SettingsDep
 from app.errors import InvalidInput
 from app.public_deps import DispatcherDep
-from geo.matchtypes import SETTABLE, MatchConfig
+from app.settings import CoverageSettings
+from geo.matchtypes import SETTABLE
 
 router = APIRouter(prefix="/api/dispatch/towns", tags=["dispatch"])
 # Strict: true or "6" is refused, not read as 1 or 6.
@@ -36,23 +36,18 @@ Changes = Annotated[dict[str, StrictFloat | StrictInt | None], Body(
 async def _town_config(conn: asyncpg.Connection, slug: str, *, lock: bool = False
                        ) -> tuple[int, dict[str, Any]]:
     town = await queries.town_id(conn, slug)
-    # FOR UPDATE when changing it: two dispatchers' changes at once both land.
-    doc = await conn.fetchval(
-        "SELECT match_config FROM town_settings WHERE town_id = $1"
-        + (" FOR UPDATE" if lock else ""), town)
-    return town, dict(doc) if isinstance(doc, dict) else {}
+    # Locked when changing it: two dispatchers' changes at once both land.
+    return town, await queries.town_match_config(conn, town, lock=lock)
 
 
-def _out(base: MatchConfig, town: dict[str, Any]) -> dict[str, Any]:
-    try:
-        effective, problem = asdict(base.changed(town)), None
-    except ValueError as exc:  # stored past these checks (SQL by hand): the worker ignores it
-        effective, problem = asdict(base), f"the town's settings are ignored: {exc}"
+def _out(coverage: CoverageSettings, town: dict[str, Any]) -> dict[str, Any]:
+    # Stored past these checks (SQL by hand), the town's are ignored, as the worker does.
+    effective, problem = coverage.town_match_config(town)
     return {
         "town": town,  # the town's own changes
-        "effective": {k: effective[k] for k in SETTABLE},  # what its matcher uses
-        "problem": problem,
-        "deployment": {k: getattr(base, k) for k in SETTABLE},
+        "effective": {k: getattr(effective, k) for k in SETTABLE},  # what its matcher uses
+        "problem": None if problem is None else f"the town's settings are ignored: {problem}",
+        "deployment": {k: getattr(coverage.match_config(), k) for k in SETTABLE},
         "ranges": {k: list(v) for k, v in SETTABLE.items()},
     }
 
@@ -62,14 +57,13 @@ async def get_matching(slug: Slug, pool: PoolDep, settings: SettingsDep,
                        _auth: DispatcherDep) -> dict[str, Any]:
     async with pool.acquire() as conn:
         _, town = await _town_config(conn, slug)
-    return _out(settings.coverage.match_config(), town)
+    return _out(settings.coverage, town)
 
 
 @router.patch("/{slug}/matching")
 async def set_matching(slug: Slug, body: Changes, pool: PoolDep, settings: SettingsDep,
                        _auth: DispatcherDep) -> dict[str, Any]:
     """Change some of the town's matcher knobs (a null value removes the town's own)."""
-    base = settings.coverage.match_config()
     async with pool.acquire() as conn, conn.transaction():
         town_id, town = await _town_config(conn, slug, lock=True)
         for name, value in body.items():
@@ -78,10 +72,10 @@ async def set_matching(slug: Slug, body: Changes, pool: PoolDep, settings: Setti
             else:
                 town[name] = value
         try:
-            base.changed(town)
+            settings.coverage.match_config().changed(town)
         except ValueError as exc:
             raise InvalidInput(str(exc)) from exc
         await conn.execute(
             """UPDATE town_settings SET match_config = $2::jsonb, updated_at = now()
                 WHERE town_id = $1""", town_id, town)
-    return _out(base, town)
+    return _out(settings.coverage, town)
