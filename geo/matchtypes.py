@@ -112,7 +112,22 @@ class MatchConfig:
 
         Raises ValueError naming the knob for an unknown name or a value out of range.
         """
-        return _changed(self, changes)
+        out: dict[str, Any] = {}
+        for name, value in changes.items():
+            if name not in SETTABLE:
+                raise ValueError(f"{name!r} is not a matcher setting one may change "
+                                 f"(settable: {', '.join(sorted(SETTABLE))})")
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise ValueError(f"{name} must be a number, not {value!r}")
+            lo, hi = SETTABLE[name]
+            if not (math.isfinite(value) and lo <= value <= hi):
+                raise ValueError(f"{name} must be between {lo:g} and {hi:g}, not {value!r}")
+            if isinstance(getattr(_DEFAULTS, name), int):  # by the field, not the value now
+                if value != int(value):
+                    raise ValueError(f"{name} must be a whole number, not {value!r}")
+                value = int(value)
+            out[name] = value
+        return replace(self, **out)
 
 
 # The knobs a deployment or a town may change (``MatchConfig.changed``), with the range
@@ -133,23 +148,3 @@ SETTABLE: dict[str, tuple[float, float]] = {
 
 
 _DEFAULTS = MatchConfig()
-
-
-def _changed(config: MatchConfig, changes: Mapping[str, object]) -> MatchConfig:
-    """``config`` with ``changes`` (names of ``SETTABLE``); ValueError says what is wrong."""
-    out: dict[str, Any] = {}
-    for name, value in changes.items():
-        if name not in SETTABLE:
-            raise ValueError(f"{name!r} is not a matcher setting one may change "
-                             f"(settable: {', '.join(sorted(SETTABLE))})")
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ValueError(f"{name} must be a number, not {value!r}")
-        lo, hi = SETTABLE[name]
-        if not (math.isfinite(value) and lo <= value <= hi):
-            raise ValueError(f"{name} must be between {lo:g} and {hi:g}, not {value!r}")
-        if isinstance(getattr(_DEFAULTS, name), int):  # by the field, not the value now
-            if value != int(value):
-                raise ValueError(f"{name} must be a whole number, not {value!r}")
-            value = int(value)
-        out[name] = value
-    return replace(config, **out)
