@@ -158,13 +158,16 @@ def blade_switch(route: list[Piece], cleared: Cleared | None, t: float,
 
 
 def traversals(m: Matcher, vehicle: str, a: Step, b: Step,
-               cleared: Cleared | None = None) -> list[Traversal]:
+               cleared: Cleared | None = None, route: list[Piece] | None = None,
+               ) -> list[Traversal]:
     """The route from a's chosen state to b's as traversals.
 
     ``cleared`` (what this vehicle plowed so far) is read to place a blade change and
-    updated with this route's blade-down driving.
+    updated with this route's blade-down driving. ``route`` is the move's ``pieces``
+    when the caller found them another way (``bench.route_ceiling``).
     """
-    route = pieces(m, a, b)
+    if route is None:
+        route = pieces(m, a, b)
     total = sum(p[2] - p[1] for p in route)
     if total <= 0.0:
         return []

@@ -22,3 +22,17 @@ def test_the_oracle_is_the_truth_at_one_ping_a_second_and_short_of_it_at_sixty()
     assert sparse.steps == 2 * 30
     assert 0 < sparse.longer < sparse.steps
     assert sparse.tally.recall < 1.0
+
+
+def test_never_turning_round_at_a_crossing_finds_more_of_the_long_ways() -> None:
+    # The simulated plows turn round only at dead ends. Joined by the shortest way,
+    # fixes either side of a crossing are often a turn on it; the shortest way that
+    # never turns round at a crossing goes round the block, as the plow did.
+    shared_data("osm", "krems.osm.gz")
+    node = run("krems", 1, (1, 30), vehicles=3, duration_s=3600.0)
+    edge = run("krems", 1, (1, 30), vehicles=3, duration_s=3600.0, round_=True)
+    # At 1 s it is the drive, but for the odd U-turn a simulated plow makes where the
+    # rest of the crossing leads out of the part of the network it stays in.
+    assert edge[1].tally.precision == 1.0 and edge[1].tally.recall > 0.9995
+    assert edge[30].longer < node[30].longer
+    assert edge[30].tally.recall > node[30].tally.recall
