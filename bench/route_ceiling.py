@@ -115,7 +115,7 @@ class Oracle:
         return ln, None
 
 
-def legal(net: RoutingNet, e: int) -> bool:
+def legal_edge(net: RoutingNet, e: int) -> bool:
     """A street driven the right way (no wrong-way pseudo-edge, no connector)."""
     return not net.wrong_way[e] and net.seg[e] >= 0
 
@@ -129,7 +129,7 @@ def round_route(net: RoutingNet, source: int, target: int, bound: float) -> list
     best: dict[int, float] = {}
     came: dict[int, int] = {}
     back = -1 if dead[source] else rev[source]
-    heap = [(0.0, e, -1) for e in out[to[source]] if e != back and legal(net, e)]
+    heap = [(0.0, e, -1) for e in out[to[source]] if e != back and legal_edge(net, e)]
     heapq.heapify(heap)
     while heap:
         c, e, via = heapq.heappop(heap)
@@ -144,7 +144,7 @@ def round_route(net: RoutingNet, source: int, target: int, bound: float) -> list
             return hops[::-1]
         back = -1 if dead[e] else rev[e]
         for x in out[to[e]]:
-            if x != back and legal(net, x) and x not in came:
+            if x != back and legal_edge(net, x) and x not in came:
                 nc = c + length[e]
                 if nc < best.get(x, math.inf):
                     best[x] = nc
