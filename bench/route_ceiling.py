@@ -18,8 +18,8 @@ oracle's route says how often the shortest way is not what was driven.
 
 The shortest way to a node often turns round on the crossing just passed, which the
 simulated plows never do (they turn round only at dead ends); ``--round`` joins the
-pings by the shortest legal way that does not (``round_route``), a ceiling for a
-matcher whose routes go round the block instead.
+pings by the shortest legal way that does not (``geo.routing.EdgeSearch``), a ceiling
+for a matcher whose routes go round the block instead.
 
     .venv/bin/python -m bench.route_ceiling            # prints a markdown table
     .venv/bin/python -m bench.route_ceiling --round    # no turning round at a crossing
@@ -28,7 +28,6 @@ matcher whose routes go round the block instead.
 from __future__ import annotations
 
 import argparse
-import heapq
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -41,12 +40,11 @@ from app.streets.load import load_segments
 from bench.coverage_rows import MIN_FRACTION, NETWORKS, Tally, score, shared_data
 from geo.cluster import Seed
 from geo.coverage import CoverageBook
-from geo.emit import Cleared, Piece, traversals
+from geo.emit import Cleared, traversals
 from geo.graph import StreetGraph
 from geo.match import MatchConfig, Matcher, Ping
-from geo.routing import RoutingNet
 from geo.simulate import SimFix
-from geo.transition import ROUTED, SAME, Step
+from geo.transition import ROUND, ROUTED, SAME, Step
 from geo.truth import simulated_truth
 
 LONGER_M = 50.0  # a true drive this much longer than the oracle's route took another way
@@ -61,7 +59,7 @@ class Ceiling:
 
 class Oracle:
     """Exact states at the pings, joined by the shortest legal route; with ``round_``,
-    by the shortest one that does not turn round at a crossing (``round_route``)."""
+    by the shortest one that does not turn round at a crossing (``EdgeSearch``)."""
 
     def __init__(self, matcher: Matcher, round_: bool = False) -> None:
         self.m = matcher
@@ -88,68 +86,24 @@ class Oracle:
         s.chosen = 0
         return s
 
-    def join(self, a: Step, b: Step) -> tuple[float, list[Piece] | None]:
-        """Make ``b``'s move from ``a`` the shortest one: its metres, and its pieces
-        where ``geo.emit.pieces`` would not find them (``round_``)."""
+    def join(self, a: Step, b: Step) -> float:
+        """Make ``b``'s move from ``a`` the shortest one; returns its metres."""
         net = self.m.net
         ea, oa, eb, ob = a.edges[0], a.offs[0], b.edges[0], b.offs[0]
         if ea == eb and ob >= oa:
             b.kind, b.dist = [SAME], [ob - oa]
-            return ob - oa, None
+            return ob - oa
         bound = self.m.config.max_speed_mps * (b.t - a.t_leave)
-        b.kind = [ROUTED]
-        # (A simulated plow turns round where the rest of a crossing leads out of the
-        # part of the network it keeps to: no round route there, the shortest way is.)
-        hops = round_route(net, ea, eb, bound) if self.round else None
-        if hops is not None:
-            route = [(ea, oa, net.length[ea]), *((e, 0.0, net.length[e]) for e in hops),
-                     (eb, 0.0, ob)]
-            ln = sum(p[2] - p[1] for p in route)
-            b.dist = [ln]
-            return ln, [p for p in route if p[2] > p[1]]
-        hit = net.search(net.to[ea]).reach(net.frm[eb], bound)
+        kind, hit = ROUND, net.edge_search(ea).reach(eb, bound) if self.round else None
+        if hit is None:
+            # (A simulated plow turns round where the rest of a crossing leads out of
+            # the part of the network it keeps to: no round route there.)
+            kind, hit = ROUTED, net.search(net.to[ea]).reach(net.frm[eb], bound)
         if hit is None:
             raise RuntimeError(f"no route between two fixes {b.t - a.t:.0f} s apart")
         ln = net.length[ea] - oa + hit[1] + ob
-        b.dist = [ln]
-        return ln, None
-
-
-def legal_edge(net: RoutingNet, e: int) -> bool:
-    """A street driven the right way (no wrong-way pseudo-edge, no connector)."""
-    return not net.wrong_way[e] and net.seg[e] >= 0
-
-
-def round_route(net: RoutingNet, source: int, target: int, bound: float) -> list[int] | None:
-    """Edges of the shortest legal route from the end of edge ``source`` onto edge
-    ``target`` (neither included) that turns round only at dead ends, as the simulated
-    plows do; None if none is within ``bound`` metres. Dijkstra over edges, since
-    whether a route may go on from a node depends on how it came in."""
-    out, to, length, rev, dead = net.out, net.to, net.length, net.reverse, net.dead_end
-    best: dict[int, float] = {}
-    came: dict[int, int] = {}
-    back = -1 if dead[source] else rev[source]
-    heap = [(0.0, e, -1) for e in out[to[source]] if e != back and legal_edge(net, e)]
-    heapq.heapify(heap)
-    while heap:
-        c, e, via = heapq.heappop(heap)
-        if e in came or c > bound:
-            continue
-        came[e] = via
-        if e == target:
-            hops: list[int] = []
-            while via >= 0:
-                hops.append(via)
-                via = came[via]
-            return hops[::-1]
-        back = -1 if dead[e] else rev[e]
-        for x in out[to[e]]:
-            if x != back and legal_edge(net, x) and x not in came:
-                nc = c + length[e]
-                if nc < best.get(x, math.inf):
-                    best[x] = nc
-                    heapq.heappush(heap, (nc, x, e))
-    return None
+        b.kind, b.dist = [kind], [ln]
+        return ln
 
 
 def driven_metres(fixes: Sequence[SimFix]) -> list[float]:
@@ -181,11 +135,11 @@ def run(name: str, seed: int, intervals: Sequence[int], vehicles: int, duration_
             steps = [oracle.step(f) for f in fixes[::k]]
             cleared = Cleared()
             for i, (a, b) in enumerate(pairwise(steps)):
-                ln, route = oracle.join(a, b)
+                ln = oracle.join(a, b)
                 ceiling.steps += 1
                 if run_m[(i + 1) * k] - run_m[i * k] > ln + LONGER_M:
                     ceiling.longer += 1
-                book.add(traversals(oracle.m, v, a, b, cleared, route))
+                book.add(traversals(oracle.m, v, a, b, cleared))
         covered = {sid for sid, c in book.result().items() if c.covered}
         ceiling.tally = score(covered, truth, 0, 0.0)
     return out
@@ -201,7 +155,7 @@ def main() -> None:
                     help="simulated plows' weight for straight on (geo.simulate.drive)")
     ap.add_argument("--round", action="store_true",
                     help="join by the shortest legal way that turns round only at dead "
-                         "ends, as the simulated plows do (round_route)")
+                         "ends, as the simulated plows do (geo.routing.EdgeSearch)")
     a = ap.parse_args()
     pooled = {k: Ceiling() for k in a.intervals}
     each: dict[tuple[str, int], Ceiling] = {}

@@ -105,7 +105,7 @@ def sort_steps(name: str, seed: int, interval: int, vehicles: int, duration_s: f
         steps = [oracle.step(fixes[i]) for i in at]
         for (i0, i1), (a, b) in zip(pairwise(at), pairwise(steps), strict=True):
             driven = run_m[i1] - run_m[i0]
-            if driven <= oracle.join(a, b)[0] + LONGER_M:
+            if driven <= oracle.join(a, b) + LONGER_M:
                 continue
             tally["driven the long way"] += 1
             ea, eb = a.edges[0], b.edges[0]

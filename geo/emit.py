@@ -14,7 +14,7 @@ import math
 from typing import TYPE_CHECKING
 
 from geo.matchtypes import Traversal
-from geo.transition import ROUTED, SAME, TURN_ROUTED, Step, u_turn_point
+from geo.transition import ROUND, ROUTED, SAME, TURN_ROUTED, Step, u_turn_point
 
 if TYPE_CHECKING:
     from geo.match import Matcher
@@ -59,7 +59,7 @@ def pieces(m: Matcher, a: Step, b: Step) -> list[Piece]:
     la = net.length[ea]
     if kind == SAME:
         return [(ea, oa, ob)] if ob > oa else []
-    if kind in (ROUTED, TURN_ROUTED):
+    if kind in (ROUTED, TURN_ROUTED, ROUND):
         cfg = m.config
         # The transition search reached the target within this bound.
         bound = (cfg.max_speed_mps * (b.t - a.t_leave) + 3.0 * (a.sigma + b.sigma)
@@ -70,6 +70,10 @@ def pieces(m: Matcher, a: Step, b: Step) -> list[Piece]:
             lr = net.length[ra]
             hops = net.path(net.to[ra], net.frm[eb], bound)
             out: list[Piece] = [(ra, lr - oa * (lr / la if la > 0 else 1.0), lr)]
+        elif kind == ROUND:
+            # On without turning round at a crossing (geo.routing.EdgeSearch).
+            hops = net.edge_path(ea, eb, bound)
+            out = [(ea, oa, la)]
         else:
             hops = net.path(net.to[ea], net.frm[eb], bound)
             out = [(ea, oa, la)]
@@ -158,16 +162,13 @@ def blade_switch(route: list[Piece], cleared: Cleared | None, t: float,
 
 
 def traversals(m: Matcher, vehicle: str, a: Step, b: Step,
-               cleared: Cleared | None = None, route: list[Piece] | None = None,
-               ) -> list[Traversal]:
+               cleared: Cleared | None = None) -> list[Traversal]:
     """The route from a's chosen state to b's as traversals.
 
     ``cleared`` (what this vehicle plowed so far) is read to place a blade change and
-    updated with this route's blade-down driving. ``route`` is the move's ``pieces``
-    when the caller found them another way (``bench.route_ceiling``).
+    updated with this route's blade-down driving.
     """
-    if route is None:
-        route = pieces(m, a, b)
+    route = pieces(m, a, b)
     total = sum(p[2] - p[1] for p in route)
     if total <= 0.0:
         return []

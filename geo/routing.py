@@ -20,6 +20,7 @@ import heapq
 import math
 from collections import OrderedDict
 from collections.abc import Sequence
+from typing import cast
 
 import numpy as np
 import numpy.typing as npt
@@ -33,6 +34,7 @@ Lines = npt.NDArray[np.object_]  # shapely LineStrings, one per segment
 
 # node -> (route cost, route length, last and first edge of the route: -1 at the source)
 Tree = dict[int, tuple[float, float, int, int]]
+# The same for ``EdgeSearch``, by the edge a route goes onto (-1: straight from the source)
 
 
 class RoutingNet:
@@ -91,11 +93,18 @@ class RoutingNet:
                     for x in self.out[n])
             for e, n in enumerate(self.to)
         ]
-        # Settled nodes over all cached searches, bounded so a matcher that runs for a
-        # whole winter keeps a steady memory footprint (~100 B per node).
-        self._searches: OrderedDict[int, Search] = OrderedDict()
+        # Settled nodes (or edges) over all cached searches, bounded so a matcher that
+        # runs for a whole winter keeps a steady memory footprint (~100 B per entry).
+        # Keyed by (by edge, source): Search from a node, EdgeSearch from an edge.
+        self._searches: OrderedDict[tuple[bool, int], Search | EdgeSearch] = OrderedDict()
         self._cache_nodes = cache_nodes
         self.settled = 0
+        # Where a route may go on from each edge: not back the way it came, but at a
+        # dead end (EdgeSearch).
+        self.succ: list[list[int]] = [
+            [x for x in self.out[self.to[e]] if self.dead_end[e] or x != self.reverse[e]]
+            for e in range(len(self.seg))
+        ]
 
     def _add(self, seg: int, fwd: bool, wrong: bool, a: int, b: int, length: float,
              penalty: float) -> None:
@@ -170,16 +179,40 @@ class RoutingNet:
         return len(self.seg)
 
     def search(self, source: int) -> Search:
-        """The (cached, resumable) shortest-route search from ``source``."""
-        found = self._searches.get(source)
+        """The (cached, resumable) shortest-route search from node ``source``."""
+        return cast(Search, self._cached((False, source)))
+
+    def edge_search(self, source: int) -> EdgeSearch:
+        """The (cached, resumable) search on from the end of edge ``source`` that never
+        turns round at a crossing."""
+        return cast(EdgeSearch, self._cached((True, source)))
+
+    def _cached(self, key: tuple[bool, int]) -> Search | EdgeSearch:
+        found = self._searches.get(key)
         if found is None:
-            found = self._searches[source] = Search(self, source)
+            by_edge, source = key
+            found = self._searches[key] = (EdgeSearch if by_edge else Search)(self, source)
             while self.settled > self._cache_nodes and len(self._searches) > 1:
                 _, old = self._searches.popitem(last=False)
                 self.settled -= len(old.done)
         else:
-            self._searches.move_to_end(source)
+            self._searches.move_to_end(key)
         return found
+
+    def edge_path(self, source: int, target: int, bound: float) -> list[int]:
+        """Edges of the best ``edge_search`` route from the end of edge ``source`` onto
+        edge ``target``, neither included (empty where ``target`` follows directly)."""
+        search = self.edge_search(source)
+        hit = search.reach(target, bound)
+        if hit is None:
+            raise ValueError(f"edge {target} not reachable from edge {source} within {bound} m")
+        edges: list[int] = []
+        via = hit[2]
+        while via >= 0:
+            edges.append(via)
+            via = search.done[via][2]
+        edges.reverse()
+        return edges
 
     def path(self, source: int, target: int, bound: float) -> list[int]:
         """Edges of the shortest route ``source`` -> ``target`` (empty if same node).
@@ -266,4 +299,52 @@ class Search:
                     push(heap, (nc, ln + length[e], nxt, e, e if first < 0 else first))
             if node == target:
                 return done[node]
+        return None
+
+
+class EdgeSearch:
+    """Dijkstra over edges on from the end of one edge, never turning round at a
+    crossing (only where nothing else leads on, a dead end); resumable like ``Search``.
+
+    ``Search`` finds the shortest way to a node, and between fixes either side of a
+    crossing that is often turning round on it. A plow goes round the block instead;
+    with reported speeds, speed x time can tell the two apart, so where the shortest
+    way turns round the transition offers this search's way round beside it.
+    """
+
+    __slots__ = ("best", "done", "heap", "net")
+
+    def __init__(self, net: RoutingNet, source: int) -> None:
+        self.net = net
+        self.done: Tree = {}  # edge -> (cost and length up to it, last edge, first edge)
+        self.best: dict[int, float] = {}
+        self.heap = [(0.0, 0.0, e, -1, -1) for e in net.succ[source]]
+        heapq.heapify(self.heap)
+        for e in net.succ[source]:
+            self.best[e] = 0.0
+
+    def reach(self, target: int, bound: float) -> tuple[float, float, int, int] | None:
+        """(cost, length, last edge, first edge) of the best route onto edge ``target``
+        (up to where it begins), if its cost <= bound."""
+        hit = self.done.get(target)
+        if hit is not None:
+            return hit
+        heap, done, best = self.heap, self.done, self.best
+        net = self.net
+        succ, cost, length = net.succ, net.cost, net.length
+        pop, push = heapq.heappop, heapq.heappush
+        while heap and heap[0][0] <= bound:
+            c, ln, e, via, first = pop(heap)
+            if e in done:
+                continue
+            done[e] = (c, ln, via, first)
+            net.settled += 1
+            nc, nl = c + cost[e], ln + length[e]
+            f = e if first < 0 else first
+            for x in succ[e]:
+                if nc < best.get(x, math.inf) and x not in done:
+                    best[x] = nc
+                    push(heap, (nc, nl, x, e, f))
+            if e == target:
+                return done[e]
         return None

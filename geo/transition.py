@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
 _NEG = -math.inf
 BEAM = 12.0  # log-units; a hypothesis this far behind is e**-12 as likely
-SAME, ROUTED, U_TURN, TURN_ROUTED = 0, 1, 2, 3
+SAME, ROUTED, U_TURN, TURN_ROUTED, ROUND = 0, 1, 2, 3, 4
 _SLOW_U_TURN = 0.25  # share of the U-turn penalty left when the vehicle crawls
 _DENSE_S = 5.0  # unseen no longer than this, the fixes show where a vehicle turned
 _RATIO_M = 10.0  # added to both lengths of the ratio cue: short moves are all noise
@@ -127,6 +127,10 @@ def transition(
     length, to, frm, rev = net.length, net.to, net.frm, net.reverse
     wrong, dead = net.wrong_way, net.dead_end
     ww, ut, tb = cfg.wrong_way_penalty_m, cfg.u_turn_penalty_m, cfg.turn_back_penalty_m
+    # With speeds, a route that turns round at a crossing has the way round the block
+    # beside it (ROUND, below), and speed x time tells the two apart: turning round
+    # is then the exception it is for a plow, priced as a U-turn.
+    turn_back = ut if reported else tb
     slow = cfg.heading_min_speed_mps
     if (prev.speed is not None and prev.speed < slow) or (cur.speed is not None
                                                            and cur.speed < slow):
@@ -177,6 +181,7 @@ def transition(
         search = None
         done: Tree = {}
         mouth = None  # search from a dead end's mouth (TURN_ROUTED), when needed
+        round_search = None  # on from the end of ea, never turning round (ROUND)
         bound = lmax - rest + ww
         for j in range(k):
             if best[j] >= cap:
@@ -194,24 +199,23 @@ def transition(
             else:
                 ln = math.inf
                 pen = 0.0
+                turned = False
                 if rest <= lmax:
                     if search is None:
                         search = net.search(to[ea])
                         done = search.done
-                    hit = done.get(frm[eb])
-                    if hit is None:
-                        need = bound - ob
-                        if best[j] > _NEG:
-                            # Longer than this, the route scores below best[j] by
-                            # the straight-line cue. (Without speeds the ratio cue
-                            # can score it higher, so this also trims long detours;
-                            # searching as far as that cue allows measured worse:
-                            # real tracks at 60 s 0.9890/0.9539 -> 0.9884/0.9534.)
-                            room = (sa - best[j] + mix_gc) / inv_beta + gc
-                            if use_speed:
-                                room = max(room, (sa - best[j] + mix_v) / inv_beta_v + expect)
-                            need = min(need, room - rest - ob + ww)
-                        hit = search.reach(frm[eb], need)
+                    need = bound - ob
+                    if best[j] > _NEG:
+                        # Longer than this, the route scores below best[j] by the
+                        # straight-line cue. (Without speeds the ratio cue can score
+                        # it higher, so this also trims long detours; searching as
+                        # far as that cue allows measured worse: real tracks at 60 s
+                        # 0.9890/0.9539 -> 0.9884/0.9534.)
+                        room = (sa - best[j] + mix_gc) / inv_beta + gc
+                        if use_speed:
+                            room = max(room, (sa - best[j] + mix_v) / inv_beta_v + expect)
+                        need = min(need, room - rest - ob + ww)
+                    hit = done.get(frm[eb]) or search.reach(frm[eb], need)
                     if hit is not None:
                         ln = rest + hit[1] + ob
                         pen = hit[0] - hit[1]
@@ -220,12 +224,30 @@ def transition(
                         if not dead[ea]:
                             if eb == ra and hit[1] == 0.0:
                                 pen += ut  # straight back the way it came, at a crossing
+                                turned = True
                             elif ra >= 0 and hit[3] == ra:
-                                pen += tb  # back at the first crossing, then on elsewhere
+                                pen += turn_back  # back at the first crossing, on elsewhere
+                                turned = True
                         last = hit[2]
                         if last >= 0 and rev[last] == eb and not dead[last]:
-                            pen += tb  # on, and back at the last crossing onto this block
+                            pen += turn_back  # on, and back at the last crossing onto b
+                            turned = True
                 opts = ((ln, pen, ROUTED),)
+                if turned and reported and expect > ln:
+                    # The shortest way turns round at a crossing; a plow goes round the
+                    # block, which is longer: worth a look only where the speeds say
+                    # the vehicle drove further, and only as much further again as
+                    # they say (past that the turn is the better fit). The way round
+                    # is a little suspect too: speeds overstate how far a vehicle
+                    # drove by every stop at a light, and a loop is what they would
+                    # then invent.
+                    if round_search is None:
+                        round_search = net.edge_search(ea)
+                    go = round_search.reach(eb, min(need, 2.0 * expect - ln + ut - rest - ob)
+                                            - tb)
+                    if go is not None:
+                        opts += ((rest + go[1] + ob, go[0] - go[1] + tb
+                                  + (ww if wrong[eb] and eb != ea else 0.0), ROUND),)
                 if eb == ra:
                     u, pb = u_turn_point(la, oa, length[eb], ob)
                     l2 = 2.0 * u - oa - pb
@@ -241,7 +263,7 @@ def transition(
                     # Both ways round are scored in full, not just by length: the
                     # shorter is not always the likelier (speed x time can say the
                     # vehicle went on to the crossing or the dead end's end and back).
-                    opts = ((ln, pen, ROUTED), (l2, p2, U_TURN))
+                    opts += ((l2, p2, U_TURN),)
                 elif seen and dead[ea] and ra >= 0:
                     # Out of a dead end onto another block with no fix on the way back
                     # inside it: on to its end and back, or turned round where it was
@@ -255,7 +277,7 @@ def transition(
                     if out is not None:
                         l3 = back_m + out[1] + ob
                         p3 = out[0] - out[1] + tb + (ww if wrong[eb] else 0.0)
-                        opts = ((ln, pen, ROUTED), (l3, p3, TURN_ROUTED))
+                        opts += ((l3, p3, TURN_ROUTED),)
             for ln, pen, kd in opts:
                 if ln > lmax:
                     continue

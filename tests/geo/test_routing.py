@@ -134,3 +134,26 @@ def test_undershoots_on_real_streets() -> None:
     porto = {u.segment for u in undershoots(load_segments(shared_data("osm", "porto.osm.pbf")),
                                             5.0)}
     assert "w696971861:0" not in porto and len(porto) >= 5
+
+
+def test_the_edge_search_turns_round_only_at_dead_ends() -> None:
+    # A block A-B-C-D, a street on from B to a dead end E, and a 30 m stub C-F.
+    # From A->B back onto B->A the shortest way to node B is to turn round on the
+    # crossing at B; the edge search may not, and the shortest way that turns round
+    # only at a dead end is out to E and back (200 m), not round by F (260 m).
+    segs = [_line("ab", "A", "B", (0, 0), (100, 0)), _line("bc", "B", "C", (100, 0), (100, 100)),
+            _line("cd", "C", "D", (100, 100), (0, 100)), _line("da", "D", "A", (0, 100), (0, 0)),
+            _line("be", "B", "E", (100, 0), (200, 0)), _line("cf", "C", "F", (100, 100),
+                                                             (100, 130))]
+    net = Matcher(segs).net
+    by = {(segs[net.seg[e]].source_id, net.forward[e]): e for e in range(net.edge_count)}
+    ab, ba, be, eb = by["ab", True], by["ab", False], by["be", True], by["be", False]
+    assert net.path(net.to[ab], net.frm[ba], 500.0) == []  # turned round at B
+    assert net.edge_path(ab, ba, 500.0) == [be, eb]
+    hit = net.edge_search(ab).reach(ba, 500.0)
+    assert hit is not None and abs(hit[1] - 200.0) < 1.0 and hit[3] == be and hit[2] == eb
+    # Nothing within 150 m (a fresh search: a cached one answers what it found), and
+    # on round the block is no turning round.
+    assert Matcher(segs).net.edge_search(ab).reach(ba, 150.0) is None
+    bc, cd, da = by["bc", True], by["cd", True], by["da", True]
+    assert net.edge_path(ab, ab, 1000.0) == [bc, cd, da]
