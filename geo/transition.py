@@ -22,7 +22,9 @@ SAME, ROUTED, U_TURN, TURN_ROUTED, ROUND = 0, 1, 2, 3, 4
 _SLOW_U_TURN = 0.25  # share of the U-turn penalty left when the vehicle crawls
 _DENSE_S = 5.0  # unseen no longer than this, the fixes show where a vehicle turned
 _RATIO_M = 10.0  # added to both lengths of the ratio cue: short moves are all noise
-_ROUND_MAX_S = 45.0  # fixes at most this far apart may be joined round the block (ROUND)
+# Fixes this far apart may be joined round the block (ROUND): not closer (no block is
+# driven round in less; measured no better at 5 s, and slower), nor farther (below).
+_ROUND_MIN_S, _ROUND_MAX_S = 10.0, 45.0
 
 
 class Step:
@@ -134,7 +136,7 @@ def transition(
     # a minute apart: speed x time, blind to stops, then fits other loops about as
     # well as the driven one (simulated plows at 60 s: recall 0.821 -> 0.858, but
     # precision 0.965 -> 0.960, below fastmm's).
-    go_round = reported and dt <= _ROUND_MAX_S
+    go_round = reported and _ROUND_MIN_S <= dt <= _ROUND_MAX_S
     turn_back = ut if go_round else tb
     slow = cfg.heading_min_speed_mps
     if (prev.speed is not None and prev.speed < slow) or (cur.speed is not None
@@ -210,18 +212,20 @@ def transition(
                     if search is None:
                         search = net.search(to[ea])
                         done = search.done
-                    need = bound - ob
-                    if best[j] > _NEG:
-                        # Longer than this, the route scores below best[j] by the
-                        # straight-line cue. (Without speeds the ratio cue can score
-                        # it higher, so this also trims long detours; searching as
-                        # far as that cue allows measured worse: real tracks at 60 s
-                        # 0.9890/0.9539 -> 0.9884/0.9534.)
-                        room = (sa - best[j] + mix_gc) / inv_beta + gc
-                        if use_speed:
-                            room = max(room, (sa - best[j] + mix_v) / inv_beta_v + expect)
-                        need = min(need, room - rest - ob + ww)
-                    hit = done.get(frm[eb]) or search.reach(frm[eb], need)
+                    hit = done.get(frm[eb])
+                    if hit is None:
+                        need = bound - ob
+                        if best[j] > _NEG:
+                            # Longer than this, the route scores below best[j] by
+                            # the straight-line cue. (Without speeds the ratio cue
+                            # can score it higher, so this also trims long detours;
+                            # searching as far as that cue allows measured worse:
+                            # real tracks at 60 s 0.9890/0.9539 -> 0.9884/0.9534.)
+                            room = (sa - best[j] + mix_gc) / inv_beta + gc
+                            if use_speed:
+                                room = max(room, (sa - best[j] + mix_v) / inv_beta_v + expect)
+                            need = min(need, room - rest - ob + ww)
+                        hit = search.reach(frm[eb], need)
                     if hit is not None:
                         ln = rest + hit[1] + ob
                         pen = hit[0] - hit[1]
