@@ -25,6 +25,7 @@ _RATIO_M = 10.0  # added to both lengths of the ratio cue: short moves are all n
 # Fixes this far apart may be joined round the block (ROUND): not closer (no block is
 # driven round in less; measured no better at 5 s, and slower), nor farther (below).
 _ROUND_MIN_S, _ROUND_MAX_S = 10.0, 45.0
+_ROUND_BEAM = 2.0  # ... and only from states this close to the best (log-units)
 
 
 class Step:
@@ -153,6 +154,7 @@ def transition(
     opts: tuple[tuple[float, float, int], ...]  # (metres, penalty, kind) to score
     # Hypotheses this far behind the best cannot come back: skip their routes.
     floor = max(prev_score) - BEAM
+    round_floor = floor + BEAM - _ROUND_BEAM
     use_speed = expect >= 0.0
     # Without speeds, |route - line| alone punishes every loop round a block as if the
     # fixes were seconds apart; the ratio of the two (FMM's cue) scales with the
@@ -247,7 +249,7 @@ def transition(
                 # block, which is longer: worth a look (once the moves above are
                 # scored) only where the speeds say the vehicle drove further, and
                 # only as much further again as they say.
-                if turned and go_round and expect > ln:
+                if turned and go_round and expect > ln and sa >= round_floor:
                     round_max = 2.0 * expect - ln + ut
                 if eb == ra:
                     u, pb = u_turn_point(la, oa, length[eb], ob)
