@@ -154,7 +154,7 @@ def transition(
     opts: tuple[tuple[float, float, int], ...]  # (metres, penalty, kind) to score
     # Hypotheses this far behind the best cannot come back: skip their routes.
     floor = max(prev_score) - BEAM
-    round_floor = floor + BEAM - _ROUND_BEAM
+    round_floor = max(prev_score) - _ROUND_BEAM
     use_speed = expect >= 0.0
     # Without speeds, |route - line| alone punishes every loop round a block as if the
     # fixes were seconds apart; the ratio of the two (FMM's cue) scales with the

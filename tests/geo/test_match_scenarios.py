@@ -449,30 +449,37 @@ def test_a_road_the_map_lacks_between_two_dead_ends_loses_neither_street() -> No
             assert serviced(result) <= {e.source_id for e in before + after}, (interval, seed)
 
 
-def test_a_loop_round_a_small_block_is_not_a_turn_back_at_the_crossing() -> None:
-    net = krems()
-    # A simulated plow's route (bench.match_quick, Krems, seed 7): along
-    # w24864430:0, round the small block of w47720360:0 and w47720363:0, and back.
-    # Between position-only fixes 15 s apart, turning back at the crossing at the end
-    # of w24864430:1 is about as short, and it was free there (a U-turn only cost
-    # when the route was nothing but the U-turn), so the two blocks round the loop
-    # were missed. Now a route that turns back at a crossing pays a little
-    # (MatchConfig.turn_back_penalty_m): enough to tell near-equal routes apart.
+# The two blocks round the small loop of _krems_loop's drive.
+_LOOP = {"w47720360:0", "w47720363:0"}
+
+
+def _krems_loop(net: Net) -> list[Edge]:
+    """A simulated plow's route (bench.match_quick, Krems, seed 7): along w24864430:0,
+    round the small block of _LOOP, and back."""
     spec = [("w113133618:1", True), ("w24864430:0", True), ("w47720360:0", False),
             ("w47720363:0", True), ("w24864430:1", False), ("w24864430:0", False),
             ("w113133618:2", True)]
     path = [net.edge(sid, forward) for sid, forward in spec]
     assert all(a.to_node == b.from_node for a, b in pairwise(path))
-    drive = Drive.along(path)
-    loop = {"w47720360:0", "w47720363:0"}
+    return path
+
+
+def test_a_loop_round_a_small_block_is_not_a_turn_back_at_the_crossing() -> None:
+    net = krems()
+    # Between position-only fixes 15 s apart, turning back at the crossing at the end
+    # of w24864430:1 is about as short, and it was free there (a U-turn only cost
+    # when the route was nothing but the U-turn), so the two blocks round the loop
+    # were missed. Now a route that turns back at a crossing pays a little
+    # (MatchConfig.turn_back_penalty_m): enough to tell near-equal routes apart.
+    drive = Drive.along(_krems_loop(net))
     free = Net(net.segments, net.graph, Matcher(net.segments, MatchConfig(turn_back_penalty_m=0)))
     found = {"now": 0, "free": 0}
     for seed in range(10):
         for start_m in (0.0, 45.0, 90.0):
             fixes = pings(sample(drive, interval_s=15.0, start_m=start_m),
                           random.Random(seed), sensors=False)
-            found["now"] += loop <= serviced(cover(net, fixes)[0])
-            found["free"] += loop <= serviced(cover(free, fixes)[0])
+            found["now"] += serviced(cover(net, fixes)[0]) >= _LOOP
+            found["free"] += serviced(cover(free, fixes)[0]) >= _LOOP
     # Measured: 20 of 30 drives now, 1 of 30 with the turn back free.
     assert found["now"] >= 15 and found["free"] <= 5, found
 
@@ -487,13 +494,9 @@ def test_with_speeds_a_loop_round_a_block_is_found_where_the_shortest_way_turns_
     # 30 of 30 drives at 15 s and 19 of 30 at 30 s (13 and 0 before), and a block off
     # the drive credited in 1 of the 60 drives (6 before), not counting w19780555
     # before the drive's start, which noise reaches as often as before.
-    spec = [("w113133618:1", True), ("w24864430:0", True), ("w47720360:0", False),
-            ("w47720363:0", True), ("w24864430:1", False), ("w24864430:0", False),
-            ("w113133618:2", True)]
-    path = [net.edge(sid, forward) for sid, forward in spec]
+    path = _krems_loop(net)
     drive = Drive.along(path)
-    loop = {"w47720360:0", "w47720363:0"}
-    on = {sid for sid, _ in spec}
+    on = {e.source_id for e in path}
     found = {15.0: 0, 30.0: 0}
     off_drive = 0
     for interval in found:
@@ -502,7 +505,7 @@ def test_with_speeds_a_loop_round_a_block_is_found_where_the_shortest_way_turns_
                 fixes = pings(sample(drive, interval_s=interval, start_m=start_m),
                               random.Random(seed), sensors=True)
                 got = serviced(cover(net, fixes)[0])
-                found[interval] += loop <= got
+                found[interval] += got >= _LOOP
                 off_drive += any(not s.startswith("w19780555:") for s in got - on)
     assert found[15.0] >= 27 and found[30.0] >= 15, found
     assert off_drive <= 3, off_drive
