@@ -94,7 +94,7 @@ class Oracle:
             b.kind, b.dist = [SAME], [ob - oa]
             return ob - oa
         bound = self.m.config.max_speed_mps * (b.t - a.t_leave)
-        kind, hit = ROUND, net.edge_search(ea).reach(eb, bound) if self.round else None
+        kind, hit = ROUND, (net.edge_search(ea).reach(eb, bound) if self.round else None)
         if hit is None:
             # (A simulated plow turns round where the rest of a crossing leads out of
             # the part of the network it keeps to: no round route there.)

@@ -60,10 +60,11 @@ def pieces(m: Matcher, a: Step, b: Step) -> list[Piece]:
     if kind == SAME:
         return [(ea, oa, ob)] if ob > oa else []
     if kind in (ROUTED, TURN_ROUTED, ROUND):
-        cfg = m.config
-        # The transition search reached the target within this bound.
-        bound = (cfg.max_speed_mps * (b.t - a.t_leave) + 3.0 * (a.sigma + b.sigma)
-                 + cfg.wrong_way_penalty_m)
+        # No bound: the transition found this route, so it exists; were its search
+        # evicted since (the cache is shared by all vehicles), a new one stops at the
+        # target. (A bound from the fixes' times would not cover every route it
+        # scored: a cached search answers whatever it found, and costs carry penalties.)
+        bound = math.inf
         if kind == TURN_ROUTED:
             # Turned round in a dead end where last seen: back out from there, on.
             ra = net.reverse[ea]

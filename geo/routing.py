@@ -32,9 +32,9 @@ from geo.network import Segment
 
 Lines = npt.NDArray[np.object_]  # shapely LineStrings, one per segment
 
-# node -> (route cost, route length, last and first edge of the route: -1 at the source)
+# node -> (route cost, route length, last and first edge of the route: -1 at the source);
+# ``EdgeSearch`` keeps the same by the edge a route goes onto (-1: it follows the source)
 Tree = dict[int, tuple[float, float, int, int]]
-# The same for ``EdgeSearch``, by the edge a route goes onto (-1: straight from the source)
 
 
 class RoutingNet:

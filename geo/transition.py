@@ -137,14 +137,14 @@ def transition(
     # a minute apart: speed x time, blind to stops, then fits other loops about as
     # well as the driven one (simulated plows at 60 s: recall 0.821 -> 0.858, but
     # precision 0.965 -> 0.960, below fastmm's).
-    go_round = reported and _ROUND_MIN_S <= dt <= _ROUND_MAX_S
-    turn_back = ut if go_round else tb
     slow = cfg.heading_min_speed_mps
     if (prev.speed is not None and prev.speed < slow) or (cur.speed is not None
                                                            and cur.speed < slow):
         # A vehicle that reports crawling at either fix is turning round as often as
         # not (a three-point turn); at speed a U-turn is the exception.
         ut *= _SLOW_U_TURN
+    go_round = reported and _ROUND_MIN_S <= dt <= _ROUND_MAX_S
+    turn_back = ut if go_round else tb
     cur_edges, cur_offs = cur.edges, cur.offs
     k = len(cur_edges)
     best = [_NEG] * k
@@ -250,7 +250,7 @@ def transition(
                 # scored) only where the speeds say the vehicle drove further, and
                 # only as much further again as they say.
                 if turned and go_round and expect > ln and sa >= round_floor:
-                    round_max = 2.0 * expect - ln + ut
+                    round_max = min(2.0 * expect - ln + ut, lmax)
                 if eb == ra:
                     u, pb = u_turn_point(la, oa, length[eb], ob)
                     l2 = 2.0 * u - oa - pb

@@ -9,9 +9,12 @@ import math
 from geo_shared_data import shared_data
 
 from app.streets.load import load_segments
+from geo.cluster import Seed
+from geo.emit import pieces
 from geo.gaps import dead_end_gaps, undershoots
-from geo.match import MatchConfig, Matcher
+from geo.match import MatchConfig, Matcher, Ping
 from geo.network import Segment
+from geo.transition import ROUND, Step
 
 
 def test_a_turning_loop_is_not_a_pair_of_twin_arcs() -> None:
@@ -157,3 +160,26 @@ def test_the_edge_search_turns_round_only_at_dead_ends() -> None:
     assert Matcher(segs).net.edge_search(ab).reach(ba, 150.0) is None
     bc, cd, da = by["bc", True], by["cd", True], by["da", True]
     assert net.edge_path(ab, ab, 1000.0) == [bc, cd, da]
+
+
+def test_a_move_round_the_block_is_rebuilt_after_its_search_was_evicted() -> None:
+    # The search cache is shared by every vehicle, so the search that scored a move
+    # may be gone when the move is committed (up to `lag` steps later); emit then
+    # searches again. It must find the move whatever the fixes' times say: here one
+    # second for 200 m of way round, which no bound from speed x time would reach.
+    segs = [_line("ab", "A", "B", (0, 0), (100, 0)), _line("bc", "B", "C", (100, 0), (100, 100)),
+            _line("cd", "C", "D", (100, 100), (0, 100)), _line("da", "D", "A", (0, 100), (0, 0)),
+            _line("be", "B", "E", (100, 0), (200, 0))]
+    fresh = Matcher(segs)  # nothing cached: as after an eviction
+    net = fresh.net
+    by = {(segs[net.seg[e]].source_id, net.forward[e]): e for e in range(net.edge_count)}
+    ab, ba = by["ab", True], by["ab", False]
+    steps = []
+    for t, e in ((0.0, ab), (1.0, ba)):
+        s = Step(Seed.at(Ping("v", t, 15.6, 48.41, 9.0), 50.0, 0.0), 4.0, ([e], [50.0], [0.0]))
+        s.chosen, s.kind = 0, [ROUND]
+        steps.append(s)
+    route = pieces(fresh, *steps)
+    # On to B, out to the dead end E and back, onto B->A: segments ab, be, be, ab.
+    assert [(net.seg[e], round(o1), round(o2)) for e, o1, o2 in route] == [
+        (0, 50, 100), (4, 0, 100), (4, 0, 100), (0, 0, 50)]
