@@ -131,18 +131,18 @@ def transition(
     length, to, frm, rev = net.length, net.to, net.frm, net.reverse
     wrong, dead = net.wrong_way, net.dead_end
     ww, ut, tb = cfg.wrong_way_penalty_m, cfg.u_turn_penalty_m, cfg.turn_back_penalty_m
-    # With speeds, a route that turns round at a crossing has the way round the block
-    # beside it (ROUND, below), and speed x time tells the two apart: turning round
-    # is then the exception it is for a plow, priced as a U-turn. Not between fixes
-    # a minute apart: speed x time, blind to stops, then fits other loops about as
-    # well as the driven one (simulated plows at 60 s: recall 0.821 -> 0.858, but
-    # precision 0.965 -> 0.960, below fastmm's).
     slow = cfg.heading_min_speed_mps
     if (prev.speed is not None and prev.speed < slow) or (cur.speed is not None
                                                            and cur.speed < slow):
         # A vehicle that reports crawling at either fix is turning round as often as
         # not (a three-point turn); at speed a U-turn is the exception.
         ut *= _SLOW_U_TURN
+    # With speeds, a route that turns round at a crossing has the way round the block
+    # beside it (ROUND, below), and speed x time tells the two apart: turning round
+    # is then the exception it is for a plow, priced as a U-turn. Not between fixes
+    # a minute apart: speed x time, blind to stops, then fits other loops about as
+    # well as the driven one (simulated plows at 60 s: recall 0.821 -> 0.858, but
+    # precision 0.965 -> 0.960, below fastmm's).
     go_round = reported and _ROUND_MIN_S <= dt <= _ROUND_MAX_S
     turn_back = ut if go_round else tb
     cur_edges, cur_offs = cur.edges, cur.offs
